@@ -1,0 +1,3 @@
+from medmap.cli.main import main
+
+main()

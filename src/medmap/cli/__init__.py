@@ -1,0 +1,1 @@
+"""The ``medmap`` command (thin: parses, calls the library, shows progress)."""

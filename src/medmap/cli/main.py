@@ -1,0 +1,173 @@
+"""medmap's command line. Every command is a thin call into the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from medmap.cli.progress import console, note, task
+from medmap.errors import MedmapError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
+                       "drugs, dosage).")
+_STATE = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    _STATE["debug"] = debug
+
+
+def _split(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List the bundled models, their shape, and whether their converted weights are cached."""
+    from medmap.models import describe_bundled
+
+    rows = describe_bundled()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table("name", "layers", "hidden", "installed", "cached", "description")
+    for r in rows:
+        t.add_row(r["name"] + (" (default)" if r["default"] else ""), str(r["layers"]), str(r["hidden_size"]),
+                  "yes" if r["installed"] else "no", "yes" if r["cached"] else "no", r["description"])
+    console.print(t)
+
+
+@app.command()
+def concepts(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per set."),
+    export: Optional[List[str]] = typer.Option(None, "--export", help="DOMAIN FILE: write a built-in set as JSONL.",
+                                               show_default=False),
+    concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
+    check: bool = typer.Option(False, "--check", help="Check items and patching pairs against a model."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model for --check (default smollm2-135m)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains."),
+):
+    """List the concept sets (or export one, or check them against a model)."""
+    from medmap import concepts as C
+    from medmap.store import write_text
+
+    if export:
+        raise typer.BadParameter("use --export DOMAIN FILE")
+    sets = C.resolve_sets(_split(domains), concepts_file)
+    if check:
+        from medmap.analyses.checks import check_sets
+        from medmap.models import load_model
+
+        lm = load_model(model, progress=note)
+        report = check_sets(lm, sets)
+        if as_json:
+            print(json.dumps(report, indent=2))
+        else:
+            for r in report:
+                console.print(f"[bold]{r['domain']}[/bold]: {r['usable_items']}/{r['n_items']} items with a usable "
+                              f"answer, {r['usable_pairs']}/{r['n_pairs']} pairs usable "
+                              f"({r['pairs_model_right_pct']:.0f}% of pairs the model gets right)")
+                for reason, n in r["excluded"].items():
+                    console.print(f"    excluded {n}: {reason}")
+        return
+    rows = [s.summary() for s in sets]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table("domain", "items", "pairs", "labels (distinct values)", "origin")
+    for s, r in zip(sets, rows):
+        t.add_row(r["domain"], str(r["n_items"]), str(r["n_pairs"]),
+                  ", ".join(f"{k} ({v})" for k, v in r["labels"].items()), s.origin)
+    console.print(t)
+
+
+def _export(domain: str, file: Path) -> None:
+    from medmap import concepts as C
+    from medmap.store import write_text
+
+    write_text(file, C.to_jsonl(C.load_builtin(domain)))
+    note(f"wrote {file}")
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="A JSONL concept file.")):
+    """Check a concept file without loading any model."""
+    from medmap import concepts as C
+
+    sets = C.load_file(file)
+    C.validate_sets(sets)
+    for s in sets:
+        r = s.summary()
+        console.print(f"{file}: domain '{r['domain']}': {r['n_items']} items, {r['n_pairs']} pairs, labels "
+                      + ", ".join(f"{k} ({v})" for k, v in r["labels"].items()) + " - valid")
+
+
+@app.command()
+def capture(
+    model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="Comma-separated domains (default: all shipped)."),
+    concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
+    out: Path = typer.Option(Path("runs/capture"), "--out", help="Output folder."),
+    pooling: str = typer.Option("last", help="last | mean | span."),
+    batch_size: int = typer.Option(32, help="Prompts per forward pass."),
+):
+    """Capture pooled residual-stream activations of every layer for concept sets."""
+    from medmap import concepts as C
+    from medmap.capture.cached import capture_set, export_capture
+    from medmap.models import load_model
+    from medmap.store import Cache
+
+    sets = C.resolve_sets(_split(domain), concepts_file)
+    lm = load_model(model, progress=note)
+    cache = Cache(out / "cache")
+    for cs in sets:
+        with task(f"capture {cs.domain}", len(cs)) as adv:
+            acts = capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=adv)
+        export_capture(out / cs.domain, lm, cs, acts, pooling)
+        console.print(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point; ``argv`` allows in-process calls (tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    # `--export DOMAIN FILE` takes two values; typer options take one, so it is handled here.
+    if "concepts" in args and "--export" in args:
+        i = args.index("--export")
+        if len(args) < i + 3:
+            console.print("[red]error:[/red] --export needs DOMAIN FILE")
+            raise SystemExit(2)
+        try:
+            _export(args[i + 1], Path(args[i + 2]))
+        except MedmapError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise SystemExit(2)
+        return
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="medmap", standalone_mode=False)
+    except MedmapError as e:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise SystemExit(2)
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code)
+    except Exception as e:  # click usage errors and the like
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            raise SystemExit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            raise SystemExit(130)
+        raise

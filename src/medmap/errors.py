@@ -1,0 +1,26 @@
+"""One exception root for medmap. Every error a user can cause is a MedmapError subclass whose
+message names what is wrong (file, line, field, layer, model) in one paragraph."""
+
+
+class MedmapError(Exception):
+    """Root of every error medmap raises on purpose."""
+
+
+class ConceptError(MedmapError, ValueError):
+    """A concept set (file, item or field) is invalid."""
+
+
+class ModelError(MedmapError):
+    """A model cannot be found, loaded, or mapped onto the architecture registry."""
+
+
+class CaptureError(MedmapError):
+    """Capture or intervention failed (non-finite activations, bad layer index, ...)."""
+
+
+class ConfigError(MedmapError, ValueError):
+    """An option or configuration file is invalid."""
+
+
+class CacheError(MedmapError):
+    """A cached result is missing, corrupted or does not match its manifest."""

@@ -1,0 +1,10 @@
+"""Model resolution and loading, the converted-model cache, and the architecture registry."""
+
+from medmap.models.bundled import BUNDLED, DEFAULT_MODEL, cache_root, convert_gguf
+from medmap.models.loader import LoadedModel, describe_bundled, load_model, resolve_spec
+from medmap.models.registry import Architecture, ArchSpec, register, registered, resolve
+
+__all__ = [
+    "BUNDLED", "DEFAULT_MODEL", "ArchSpec", "Architecture", "LoadedModel", "cache_root", "convert_gguf",
+    "describe_bundled", "load_model", "register", "registered", "resolve", "resolve_spec",
+]

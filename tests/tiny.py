@@ -1,0 +1,65 @@
+"""Tiny random-weight models of every registered architecture, and a byte-level tokenizer, built
+offline from configs (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+
+from medmap.models import LoadedModel
+
+VOCAB = 300
+MAX_PARAMS = 2_000_000  # a typo'd config (e.g. hidden 3200) fails loudly instead of running slowly
+
+
+def byte_tokenizer() -> PreTrainedTokenizerFast:
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+
+
+COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+              pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+
+CONFIGS = {
+    "llama": dict(COMMON),
+    "mistral": dict(COMMON, sliding_window=None),
+    "qwen2": dict(COMMON),
+    "qwen3": dict(COMMON, head_dim=8),
+    "phi3": dict(COMMON),
+    "gemma2": dict(COMMON, head_dim=8, sliding_window=4, query_pre_attn_scalar=8),
+    "gemma3_text": dict(COMMON, head_dim=8, sliding_window=4, query_pre_attn_scalar=8,
+                        layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]),
+    "gpt2": dict(vocab_size=VOCAB, n_embd=32, n_layer=4, n_head=4, n_positions=256,
+                 bos_token_id=1, eos_token_id=2, pad_token_id=0),
+    "gpt_neox": dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                     num_attention_heads=4, max_position_embeddings=256, bos_token_id=1, eos_token_id=2,
+                     pad_token_id=0, tie_word_embeddings=False),
+}
+ARCHS = list(CONFIGS)
+
+
+def tiny_model(arch: str = "llama", seed: int = 0) -> LoadedModel:
+    torch.manual_seed(seed)
+    cfg = AutoConfig.for_model(arch, **CONFIGS[arch])
+    if hasattr(cfg, "attn_implementation"):
+        pass
+    cfg._attn_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(cfg)
+    n = sum(p.numel() for p in model.parameters())
+    assert n < MAX_PARAMS, f"tiny {arch} has {n} parameters"
+    # random init is small; scale weights up a little so layers matter and differences are visible
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 0.2)
+    model.eval()
+    return LoadedModel.from_model(model, byte_tokenizer(), name=f"tiny-{arch}")
