@@ -97,20 +97,61 @@ def input_of(args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 @contextmanager
-def layer_input(layer: nn.Module, reduce: Callable[[torch.Tensor], None]) -> Iterator[None]:
-    """Call ``reduce(hidden)`` with the hidden state entering ``layer`` (for the first layer: the
+def retain_inputs(layers: list[nn.Module], reduce: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+    """Call ``reduce(i, hidden)`` with the hidden state entering ``layers[i]`` (for the first layer: the
     embeddings with any position embedding added, whatever the architecture)."""
 
-    def fn(module, args, kwargs):
-        reduce(input_of(args, kwargs))
+    def make(i: int):
+        def fn(module, args, kwargs):
+            reduce(i, input_of(args, kwargs))
+        return fn
 
-    handle = layer.register_forward_pre_hook(fn, with_kwargs=True)
-    _LIVE.add(handle.id)
+    handles = []
     try:
+        for i, layer in enumerate(layers):
+            handles.append(layer.register_forward_pre_hook(make(i), with_kwargs=True))
+            _LIVE.add(handles[-1].id)
         yield
     finally:
-        handle.remove()
-        _LIVE.discard(handle.id)
+        for h in handles:
+            h.remove()
+            _LIVE.discard(h.id)
+
+
+def layer_input(layer: nn.Module, reduce: Callable[[torch.Tensor], None]):
+    return retain_inputs([layer], lambda i, h: reduce(h))
+
+
+@contextmanager
+def identity_layer(layer: nn.Module) -> Iterator[None]:
+    """The plain way to lesion: ``layer`` still computes but outputs its input (reference path)."""
+
+    def fn(module, args, kwargs, output):
+        return with_hidden(output, input_of(args, kwargs))
+
+    with forward_hooks([(layer, fn)]):
+        yield
+
+
+@contextmanager
+def grad_reducers(params: list[tuple[nn.Parameter, Callable[[torch.Tensor, nn.Parameter], None]]]) -> Iterator[None]:
+    """As soon as a parameter's gradient is accumulated, ``reduce(grad, param)`` turns it into numbers
+    and the gradient is freed: no full copy of the gradients is ever held."""
+
+    def make(fn):
+        def hook(p):
+            fn(p.grad, p)
+            p.grad = None
+        return hook
+
+    handles = []
+    try:
+        for p, fn in params:
+            handles.append(p.register_post_accumulate_grad_hook(make(fn)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class _Replay(nn.Module):
@@ -159,6 +200,21 @@ def attached_hooks(model: nn.Module) -> list[str]:
         if isinstance(m, _Replay):
             out.append(f"{name} (replay)")
     for name, p in model.named_parameters():
-        if getattr(p, "_post_accumulate_grad_hooks", None):
+        if getattr(p, "_post_accumulate_grad_hooks", None) or p.grad is not None:
             out.append(f"{name} (grad hook)")
     return out
+
+
+@torch.no_grad()
+def layer_returns_tuple(lm) -> bool:
+    """Run one token through the first decoder layer and report whether it returns a tuple."""
+    seen = []
+
+    def fn(module, args, kwargs, output):
+        seen.append(isinstance(output, tuple))
+        raise StopForward
+
+    ids = torch.tensor([[lm.tokenizer.bos_token_id or lm.tokenizer.pad_token_id or 0]], device=lm.device)
+    with forward_hooks([(lm.arch.layers[0], fn)]), stop_after():
+        lm.model(input_ids=ids, use_cache=False)
+    return bool(seen and seen[0])

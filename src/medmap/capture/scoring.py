@@ -1,0 +1,90 @@
+"""Scoring reference answers: log-probability of an answer's tokens given its prompt (teacher forced),
+greedy correctness, and the next-token distribution at the last prompt token. Sequences are
+left-padded so every answer ends at the last position and only the last few positions' logits are
+ever computed (``logits_to_keep``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from medmap.capture.batching import Batch, encode, tokenize
+from medmap.errors import CaptureError
+
+
+def answer_tokens(tokenizer, answers: list[str]) -> list[list[int]]:
+    out = []
+    for a in answers:
+        ids = tokenize(tokenizer, a, special=False)
+        if not ids:
+            raise CaptureError(f"answer {a!r} tokenises to nothing")
+        out.append(ids)
+    return out
+
+
+@dataclass
+class AnswerBatch:
+    batch: Batch
+    answers: list[list[int]]
+
+    @property
+    def keep(self) -> int:
+        return max(len(a) for a in self.answers) + 1
+
+
+def encode_answers(tokenizer, prompts: list[str], answers: list[str] | list[list[int]]) -> AnswerBatch:
+    ans = answers if answers and isinstance(answers[0], list) else answer_tokens(tokenizer, answers)
+    return AnswerBatch(encode(tokenizer, prompts, "left", suffixes=ans), ans)
+
+
+def tail_logits(lm, ab: AnswerBatch) -> torch.Tensor:
+    """Logits of the last ``ab.keep`` positions: [B, keep, vocab] (float32)."""
+    b = ab.batch.to(lm.device)
+    try:
+        out = lm.model(**b.model_inputs(), use_cache=False, logits_to_keep=ab.keep)
+    except TypeError:  # models without logits_to_keep
+        out = lm.model(**b.model_inputs(), use_cache=False)
+    return out.logits[:, -ab.keep:].float()
+
+
+def score(logits: torch.Tensor, answers: list[list[int]]) -> dict[str, torch.Tensor]:
+    """From tail logits [B, K, V]: ``logprob`` [B] (sum over answer tokens), ``correct`` [B] (every
+    answer token is the argmax), ``next_logprobs`` [B, V] (log-softmax at the last prompt token)."""
+    B, K, _ = logits.shape
+    logp = torch.log_softmax(logits, dim=-1)
+    lp = torch.empty(B)
+    ok = torch.empty(B, dtype=torch.bool)
+    nxt = torch.empty(B, logits.shape[-1])
+    for b, ans in enumerate(answers):
+        n = len(ans)
+        idx = torch.arange(K - n - 1, K - 1)
+        tgt = torch.tensor(ans)
+        lp[b] = logp[b, idx, tgt].sum().cpu()
+        ok[b] = bool((logits[b, idx].argmax(-1).cpu() == tgt).all())
+        nxt[b] = logp[b, K - n - 1].cpu()
+    return {"logprob": lp, "correct": ok, "next_logprobs": nxt}
+
+
+def kl(p_log: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per row from log-probabilities."""
+    return (p_log.exp() * (p_log - q_log)).sum(-1).clamp(min=0)
+
+
+@torch.no_grad()
+def score_answers(lm, prompts: list[str], answers: list[str], batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """Intact model's scores for each (prompt, answer)."""
+    parts = []
+    for s in range(0, len(prompts), batch_size):
+        ab = encode_answers(lm.tokenizer, prompts[s:s + batch_size], answers[s:s + batch_size])
+        parts.append(score(tail_logits(lm, ab), ab.answers))
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+@torch.no_grad()
+def greedy(lm, prompt: str, max_new_tokens: int = 12) -> str:
+    """Greedy continuation of ``prompt`` (for checks and examples)."""
+    ids = lm.tokenizer(prompt, return_tensors="pt").to(lm.device)
+    out = lm.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                            pad_token_id=lm.tokenizer.pad_token_id)
+    return lm.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)

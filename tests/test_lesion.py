@@ -1,0 +1,27 @@
+import torch
+
+from medmap.capture.lesion import lesion_batch, lesion_reference, lesion_sweep
+from medmap.capture.scoring import score_answers
+
+PROMPTS = ["The first-line drug for type 2 diabetes is", "Chest pain points to the", "A 17-year-old is"]
+ANSWERS = [" metformin", " heart", " a minor"]
+
+
+def test_fast_lesion_equals_reference(tiny):
+    fast = lesion_batch(tiny, PROMPTS, ANSWERS)
+    ref = lesion_reference(tiny, PROMPTS, ANSWERS)
+    torch.testing.assert_close(fast["logprob"], ref["logprob"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast["kl"], ref["kl"], atol=1e-4, rtol=1e-4)
+
+
+def test_lesion_of_nothing_equals_baseline(tiny_llama):
+    base = score_answers(tiny_llama, PROMPTS, ANSWERS)
+    out = lesion_sweep(tiny_llama, PROMPTS, ANSWERS, layers=[], batch_size=2)
+    torch.testing.assert_close(out["base_logprob"], base["logprob"], atol=1e-5, rtol=1e-5)
+    assert out["logprob"].shape == (3, 0)
+
+
+def test_lesion_changes_the_answer_scores(tiny_llama):
+    out = lesion_batch(tiny_llama, PROMPTS, ANSWERS)
+    assert (out["kl"] > 1e-6).all()
+    assert not torch.allclose(out["logprob"], out["base_logprob"][:, None].expand_as(out["logprob"]))

@@ -1,0 +1,39 @@
+import torch
+
+from medmap.capture.patching import Pair, patch_last, patch_positions, patch_reference
+
+PAIRS = [
+    Pair("Crushing chest pain on exertion: angina", "Productive cough with fever: angina", " heart", " lung"),
+    Pair("A 16-year-old patient is", "A 56-year-old patient is", " a minor", " an adult"),
+    Pair("Dose of insulin: 10", "Dose of aspirin: 75", " units", " mg"),
+]
+
+
+def test_fast_last_position_equals_reference(tiny):
+    fast = patch_last(tiny, PAIRS)
+    ref = patch_reference(tiny, PAIRS)
+    torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
+
+
+def test_general_last_equals_fast(tiny):
+    fast = patch_last(tiny, PAIRS)
+    gen = patch_positions(tiny, PAIRS[1:2] * 1 + [PAIRS[1]], positions="last")
+    f2 = patch_last(tiny, [PAIRS[1], PAIRS[1]])
+    torch.testing.assert_close(gen["ld_patched"], f2["ld_patched"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(gen["ld_clean"], f2["ld_clean"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(gen["ld_corrupted"], f2["ld_corrupted"], atol=1e-4, rtol=1e-4)
+    assert fast["ld_patched"].shape == (3, tiny.n_layers)
+
+
+def test_patching_all_positions_reproduces_clean(tiny):
+    same_len = [PAIRS[1]]
+    out = patch_positions(tiny, same_len, positions="all")
+    for j in range(tiny.n_layers):
+        torch.testing.assert_close(out["ld_patched"][:, j], out["ld_clean"], atol=1e-4, rtol=1e-4)
+
+
+def test_patching_nothing_reproduces_corrupted(tiny_llama):
+    out = patch_last(tiny_llama, PAIRS, layers=[])
+    ref = patch_positions(tiny_llama, [PAIRS[1]], layers=[], positions="all")
+    assert out["ld_patched"].shape == (3, 0)
+    torch.testing.assert_close(out["ld_corrupted"][1:2], ref["ld_corrupted"], atol=1e-4, rtol=1e-4)
