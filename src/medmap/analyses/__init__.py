@@ -1,0 +1,1 @@
+"""The four techniques, each returning per-layer scores with bootstrap confidence intervals."""

@@ -1,0 +1,122 @@
+"""Techniques 2-4 as per-layer scores: weight saliency, layer lesioning, activation patching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from medmap.analyses.stats import frame, mean_ci, per_unit_curves
+from medmap.capture.lesion import lesion_sweep
+from medmap.capture.patching import Pair, patch_last, patch_positions
+from medmap.capture.saliency import finish, layer_gradient_sums
+
+
+@dataclass(frozen=True)
+class CausalOptions:
+    saliency_stat: str = "mean_abs"
+    """mean_abs (mean |g|), l2 (RMS gradient), grad_x_weight (mean |g*w|)."""
+    saliency_group: int = 8
+    """Items per backward pass; the CI is a bootstrap over these groups."""
+    batch_size: int = 16
+    """Items per forward pass for lesioning, and pairs per patching step."""
+    max_items: int = 96
+    """At most this many answered items per domain for saliency and lesioning (seeded sample; 0 = all)."""
+    max_pairs: int = 0
+    """At most this many patching pairs per domain (0 = all)."""
+    patch_positions: str = "last"
+    """last (fast path), all, or differ (needs equal token lengths)."""
+    min_gap: float = 0.1
+    """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats)."""
+    n_boot: int = 200
+    """Bootstrap resamples."""
+    seed: int = 0
+
+
+def sample(items: list, k: int, seed: int) -> list:
+    if k <= 0 or len(items) <= k:
+        return list(items)
+    idx = np.sort(np.random.default_rng(seed).choice(len(items), k, replace=False))
+    return [items[i] for i in idx]
+
+
+def saliency(lm, cs, o: CausalOptions, on_step=None):
+    items = sample(cs.answered, o.max_items, o.seed)
+    per_group = []
+    for s in range(0, len(items), o.saliency_group):
+        g = items[s:s + o.saliency_group]
+        r = layer_gradient_sums(lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat)
+        per_group.append(finish(r["sums"], r["counts"], o.saliency_stat).numpy())
+        if on_step:
+            on_step(len(g))
+    arr = np.stack(per_group) if per_group else np.zeros((0, lm.n_layers, 3))
+    if arr.size and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise FloatingPointError(f"non-finite gradient at decoder layer {bad[1]} in domain '{cs.domain}'")
+    rows = []
+    for k, part in enumerate(("attention", "mlp", "both")):
+        rows += per_unit_curves(arr[:, :, k], f"{o.saliency_stat}.{part}", o.n_boot, o.seed)
+    return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="saliency")
+
+
+def lesion(lm, cs, o: CausalOptions, on_step=None):
+    items = sample(cs.answered, o.max_items, o.seed)
+    r = lesion_sweep(lm, [it.prompt for it in items], [it.answer for it in items], batch_size=o.batch_size,
+                     on_batch=on_step)
+    drop = (r["base_logprob"][:, None] - r["logprob"]).numpy()
+    rows = per_unit_curves(drop, "logprob_drop", o.n_boot, o.seed)
+    rows += per_unit_curves(r["kl"].numpy(), "kl", o.n_boot, o.seed)
+    rows += per_unit_curves(r["correct"].float().numpy(), "accuracy", o.n_boot, o.seed)
+    rows += per_unit_curves(r["base_correct"].float().numpy()[:, None].repeat(lm.n_layers, 1),
+                            "accuracy_intact", 0, o.seed)
+    return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="lesion")
+
+
+def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None) -> dict[str, torch.Tensor]:
+    parts = []
+    for s in range(0, len(pairs), o.batch_size):
+        chunk = pairs[s:s + o.batch_size]
+        if o.patch_positions == "last":
+            parts.append(patch_last(lm, chunk, layers))
+        else:
+            parts.append(patch_positions(lm, chunk, layers, o.patch_positions))
+        if on_step:
+            on_step(len(chunk))
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def usable_pairs(ld_clean: torch.Tensor, ld_corr: torch.Tensor, min_gap: float) -> tuple[np.ndarray, list[str]]:
+    """Mask of usable pairs and, for the others, why not."""
+    ok = np.ones(len(ld_clean), dtype=bool)
+    why = []
+    for i, (c, k) in enumerate(zip(ld_clean.tolist(), ld_corr.tolist())):
+        if not (np.isfinite(c) and np.isfinite(k)):
+            ok[i], w = False, "non-finite scores"
+        elif c <= 0:
+            ok[i], w = False, "the model prefers the corrupted answer on the clean prompt"
+        elif c - k <= min_gap:
+            ok[i], w = False, f"clean and corrupted runs differ by less than {min_gap} nats in the expected direction"
+        else:
+            w = ""
+        why.append(w)
+    return ok, why
+
+
+def patching(lm, cs, o: CausalOptions, on_step=None):
+    """Normalised recovery P = (LD_patched - LD_corrupted) / (LD_clean - LD_corrupted) per layer, not
+    clipped; pairs whose runs do not differ in the expected direction are excluded and reported."""
+    items = sample(cs.pairs, o.max_pairs, o.seed)
+    pairs = [Pair(it.prompt, it.pair.corrupted_prompt, it.pair.clean_answer, it.pair.corrupted_answer)
+             for it in items]
+    r = pair_scores(lm, pairs, o, on_step=on_step)
+    ok, why = usable_pairs(r["ld_clean"], r["ld_corrupted"], o.min_gap)
+    denom = (r["ld_clean"] - r["ld_corrupted"])[:, None]
+    rec = ((r["ld_patched"] - r["ld_corrupted"][:, None]) / denom).numpy()[ok]
+    rows = per_unit_curves(rec, "recovery", o.n_boot, o.seed)
+    v, lo, hi = mean_ci((r["ld_clean"] - r["ld_corrupted"]).numpy()[ok], o.n_boot, o.seed)
+    rows += [{"metric": "ld_gap", "layer": l, "value": v, "ci_low": lo, "ci_high": hi} for l in range(lm.n_layers)]
+    excluded = [{"id": it.id, "reason": w, "ld_clean": float(c), "ld_corrupted": float(k)}
+                for it, w, c, k in zip(items, why, r["ld_clean"].tolist(), r["ld_corrupted"].tolist()) if w]
+    df = frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="patching")
+    return df, {"n_pairs": len(items), "n_used": int(ok.sum()), "excluded": excluded}

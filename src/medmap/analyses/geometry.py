@@ -1,0 +1,203 @@
+"""Technique 1: geometry of activations. Per layer, UMAP (umap-learn, seeded) to 2-d for figures and
+30-d for metrics, after an optional PCA; metrics in the UMAP space and in the raw activation space, so
+that a user can see whether UMAP distorts. Layers run in parallel worker processes (umap-learn runs
+single-threaded once seeded, so parallelism across layers is where the speed is)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+
+import numpy as np
+
+from medmap.analyses import geometry_metrics as gm
+from medmap.analyses.stats import bootstrap_ci, frame
+
+CATEGORICAL = {"symptoms": ["category"], "diseases": ["category"], "drugs": ["mechanism", "specialty"],
+               "dosage": ["unit"], "progression": ["stage", "disease"], "age": ["gender"]}
+
+
+@dataclass(frozen=True)
+class GeometryOptions:
+    n_neighbors: int = 15
+    """UMAP n_neighbors (capped at items - 1)."""
+    min_dist: float = 0.1
+    """UMAP min_dist."""
+    umap_metric: str = "euclidean"
+    """UMAP input metric."""
+    n_epochs: int = 200
+    """UMAP optimisation epochs."""
+    metric_dims: int = 30
+    """Dimension of the UMAP embedding the metrics are computed in (the paper: 30)."""
+    pca_dims: int = 50
+    """PCA to this many dimensions before UMAP and for raw-space R^2 (0 = no PCA)."""
+    n_boot: int = 50
+    """Bootstrap resamples for confidence intervals."""
+    knn_k: int = 5
+    """k of the k-NN label accuracy."""
+    anisotropy_k: int = 20
+    """Neighbours for local anisotropy (the paper: 20)."""
+    collapse_ratio: float = 0.5
+    """A layer is flagged as collapsed when its effective rank is below this fraction of the median
+    effective rank of the 3 layers on each side."""
+    workers: int = 0
+    """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4)."""
+    seed: int = 0
+    """Seed of UMAP and of the bootstrap."""
+
+
+def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
+    import warnings
+
+    import umap
+
+    n = len(X)
+    init = "spectral" if n > dims + 2 else "random"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        red = umap.UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
+                        metric=o.umap_metric, n_epochs=o.n_epochs, random_state=o.seed, init=init)
+        return red.fit_transform(X).astype(np.float64)
+
+
+def _pca(X: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    if dims <= 0 or dims >= min(X.shape):
+        return X
+    from sklearn.decomposition import PCA
+
+    return PCA(dims, random_state=seed).fit_transform(X)
+
+
+def _sil_ci(D: np.ndarray, y: np.ndarray, o: GeometryOptions, seed: int):
+    v = gm.silhouette_from_distances(D, y)
+    lo, hi = bootstrap_ci(lambda idx: gm.silhouette_from_distances(D[np.ix_(idx, idx)], y[idx]), len(y),
+                          o.n_boot, seed)
+    return v, lo, hi
+
+
+def layer_metrics(X: np.ndarray, domain: str, labels: dict[str, list], o: GeometryOptions,
+                  layer: int) -> tuple[list[dict], np.ndarray]:
+    """All metrics of one layer's activations [items, hidden]; returns (rows, 2-d embedding)."""
+    from scipy.spatial.distance import cdist
+
+    X = np.asarray(X, dtype=np.float64)
+    rows: list[dict] = []
+
+    def add(metric, v, lo=float("nan"), hi=float("nan")):
+        rows.append({"metric": metric, "layer": layer, "value": float(v), "ci_low": float(lo), "ci_high": float(hi)})
+
+    seed = o.seed * 1000 + layer
+    Xp = _pca(X, o.pca_dims, o.seed)
+    emb = _umap(Xp, o.metric_dims, o)
+    emb2 = _umap(Xp, 2, o)
+    add("mean_cosine", gm.mean_cosine(X))
+    add("effective_rank", gm.effective_rank(X))
+    D_umap = cdist(emb, emb)
+    D_raw = cdist(X, X, metric="cosine")
+    for lab in CATEGORICAL.get(domain, []):
+        if lab not in labels:
+            continue
+        y = gm._encode(labels[lab])
+        add(f"silhouette_umap.{lab}", *_sil_ci(D_umap, y, o, seed))
+        add(f"silhouette_raw.{lab}", *_sil_ci(D_raw, y, o, seed + 1))
+        add(f"knn_acc.{lab}", gm.knn_accuracy(emb, labels[lab], o.knn_k))
+    if domain == "drugs" and {"mechanism", "specialty"} <= labels.keys():
+        ym, ys = gm._encode(labels["mechanism"]), gm._encode(labels["specialty"])
+
+        def gap(idx):
+            sub = D_umap[np.ix_(idx, idx)]
+            return gm.silhouette_from_distances(sub, ys[idx]) - gm.silhouette_from_distances(sub, ym[idx])
+
+        g = gap(np.arange(len(ys)))
+        add("silhouette_gap.specialty_minus_mechanism", g, *bootstrap_ci(gap, len(ys), o.n_boot, seed + 2))
+    if domain == "age" and "age" in labels:
+        ages = np.asarray(labels["age"], dtype=float)
+
+        def r2(idx, space=emb):
+            return gm.r2_linear(space[idx], ages[idx], seed=o.seed)
+
+        add("r2_umap.age", r2(np.arange(len(ages))), *bootstrap_ci(r2, len(ages), max(2, o.n_boot // 5), seed))
+        add("r2_raw.age", gm.r2_linear(Xp, ages, seed=o.seed))
+        an = gm.anisotropy(emb, o.anisotropy_k)
+        add("anisotropy.age", np.nanmean(an),
+            *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
+        a, _, strength = gm.age_steps(X, ages)
+        if np.isfinite(strength).any():
+            k = int(np.nanargmax(strength))
+            add("boundary_strength.age", strength[k])
+            add("boundary_at.age", a[k])
+        at17 = np.nonzero(a == 17)[0]
+        if at17.size:
+            add("boundary_17_18.age", strength[at17[0]])
+        if "gender" in labels:
+            g = np.asarray([str(x) for x in labels["gender"]])
+            vals = {}
+            for name in sorted(set(g)):
+                sel = np.nonzero(g == name)[0]
+                vals[name] = gm.r2_linear(emb[sel], ages[sel], seed=o.seed)
+                add(f"r2_umap.age.{name}", vals[name])
+            if len(vals) == 2:
+                v = list(vals.values())
+                add("r2_gender_gap.age", v[0] - v[1])
+    if domain == "progression" and {"disease", "stage"} <= labels.keys():
+        dis = np.asarray([str(x) for x in labels["disease"]])
+        st = np.asarray(labels["stage"], dtype=float)
+        rhos, circs = [], []
+        for name in sorted(set(dis)):
+            sel = dis == name
+            rho, circ, _ = gm.stage_path(X[sel], st[sel])
+            rhos.append(rho)
+            circs.append(circ)
+            add(f"spearman.stage.{name}", rho)
+            add(f"circularity.stage.{name}", circ)
+        r = np.asarray(rhos)
+        add("spearman.stage", np.nanmean(r), *bootstrap_ci(lambda idx: float(np.nanmean(r[idx])), len(r),
+                                                           o.n_boot, seed + 4))
+        add("circularity.stage", np.nanmean(circs))
+    return rows, emb2
+
+
+def _job(args):
+    X, domain, labels, o, layer = args
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return layer_metrics(X, domain, labels, GeometryOptions(**o), layer)
+
+
+def flag_collapse(eff_rank: np.ndarray, ratio: float, window: int = 3) -> np.ndarray:
+    flags = np.zeros(len(eff_rank))
+    for i in range(len(eff_rank)):
+        nb = np.r_[eff_rank[max(0, i - window): i], eff_rank[i + 1: i + 1 + window]]
+        nb = nb[np.isfinite(nb)]
+        if nb.size and np.isfinite(eff_rank[i]) and eff_rank[i] < ratio * np.median(nb):
+            flags[i] = 1.0
+    return flags
+
+
+def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions(), on_layer=None):
+    """Geometry scores of one concept set from its captured activations [items, layers+1, hidden].
+    Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings [L, items, 2])."""
+    acts = np.asarray(acts, dtype=np.float32)
+    L = acts.shape[1] - 1
+    labels = {n: cs.label_values(n) for n in cs.label_names()}
+    jobs = [(acts[:, l + 1], cs.domain, labels, asdict(options), l) for l in range(L)]
+    workers = options.workers or min(4, os.cpu_count() or 1)
+    results: dict[int, tuple] = {}
+    if workers > 1 and L > 1:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+            for l, res in zip(range(L), ex.map(_job, jobs)):
+                results[l] = res
+                if on_layer:
+                    on_layer(1)
+    else:
+        for l, job in enumerate(jobs):
+            results[l] = _job(job)
+            if on_layer:
+                on_layer(1)
+    rows = [r for l in range(L) for r in results[l][0]]
+    eff = np.array([next(r["value"] for r in results[l][0] if r["metric"] == "effective_rank") for l in range(L)])
+    for l, f in enumerate(flag_collapse(eff, options.collapse_ratio)):
+        rows.append({"metric": "collapse_flag", "layer": l, "value": f, "ci_low": np.nan, "ci_high": np.nan})
+    emb2 = np.stack([results[l][1] for l in range(L)])
+    return frame(rows, model=model, n_layers=L, domain=cs.domain, technique="geometry"), emb2

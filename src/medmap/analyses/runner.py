@@ -1,0 +1,123 @@
+"""Running techniques over concept sets with caching: a rerun with the same inputs recomputes nothing,
+and a killed run resumes at the first (domain, technique) that has no valid cache entry."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
+from medmap.analyses.geometry import GeometryOptions, geometry
+from medmap.analyses.stats import SCORE_COLUMNS
+from medmap.capture.cached import capture_set
+from medmap.store import Cache, write_frame, write_json
+
+TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    pooling: str = "last"
+    """Token pooling of captured activations: last, mean or span."""
+    capture_batch_size: int = 32
+    """Prompts per forward pass during capture."""
+    geometry: GeometryOptions = field(default_factory=GeometryOptions)
+    causal: CausalOptions = field(default_factory=CausalOptions)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AnalyzeOptions":
+        d = dict(d or {})
+        g = GeometryOptions(**d.pop("geometry", {}))
+        c = CausalOptions(**d.pop("causal", {}))
+        return cls(geometry=g, causal=c, **d)
+
+
+def _no_progress(desc, total):
+    return nullcontext(lambda n=1: None)
+
+
+def _embeddings_json(cs, emb2: np.ndarray) -> dict:
+    return {"domain": cs.domain, "layers": list(range(emb2.shape[0])),
+            "coords": np.round(emb2, 4).tolist(),
+            "items": [{"id": it.id, "prompt": it.prompt, "labels": dict(it.labels)} for it in cs.items]}
+
+
+def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
+    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+    if technique == "geometry":
+        parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
+                 "options": asdict(options.geometry)}
+    else:
+        parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal)}
+    folder = cache.entry(technique, parts)
+    if cache.valid(folder):
+        extra_path = folder / "extra.json"
+        return pd.read_csv(folder / "scores.csv"), (json.loads(extra_path.read_text()) if extra_path.is_file() else {})
+    extra: dict = {}
+    if technique == "geometry":
+        with progress(f"capture {cs.domain}", len(cs)) as adv:
+            acts = capture_set(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
+                               progress=adv)
+        with progress(f"geometry {cs.domain} (UMAP per layer)", lm.n_layers) as adv:
+            df, emb2 = geometry(acts.numpy(), cs, model=lm.name, options=options.geometry, on_layer=adv)
+        extra = {"embeddings": _embeddings_json(cs, emb2)}
+    elif technique == "saliency":
+        n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
+        with progress(f"saliency {cs.domain}", n) as adv:
+            df = saliency(lm, cs, options.causal, on_step=adv)
+    elif technique == "lesion":
+        n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
+        with progress(f"lesion {cs.domain}", n) as adv:
+            df = lesion(lm, cs, options.causal, on_step=adv)
+    elif technique == "patching":
+        n = min(len(cs.pairs), options.causal.max_pairs or len(cs.pairs))
+        with progress(f"patching {cs.domain}", n) as adv:
+            df, info = patching(lm, cs, options.causal, on_step=adv)
+        extra = {"patching": info}
+    else:
+        raise ValueError(f"unknown technique '{technique}'")
+    df = df[SCORE_COLUMNS]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_frame(folder / "scores.csv", df)
+    if extra:
+        write_json(folder / "extra.json", extra)
+    cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
+    return pd.read_csv(folder / "scores.csv"), extra
+
+
+def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=_no_progress,
+            cache: Cache | None = None) -> pd.DataFrame:
+    """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json`` and
+    ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores."""
+    out = Path(out)
+    cache = cache or Cache(out / "cache")
+    frames, pinfo = [], {}
+    for cs in sets:
+        for t in techniques:
+            if t in ("saliency", "lesion") and not cs.answered:
+                continue
+            if t == "patching" and not cs.pairs:
+                continue
+            df, extra = run_technique(lm, cs, t, options, cache, progress)
+            frames.append(df)
+            if "embeddings" in extra:
+                write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
+            if "patching" in extra:
+                pinfo[cs.domain] = extra["patching"]
+    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
+    write_frame(out / "scores.csv", scores)
+    try:
+        write_frame(out / "scores.parquet", scores)
+    except ImportError:
+        pass
+    if pinfo:
+        write_json(out / "patching.json", pinfo)
+    return scores

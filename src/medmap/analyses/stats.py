@@ -1,0 +1,56 @@
+"""Bootstrap confidence intervals and the tidy per-layer score table every technique returns."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = ["model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"]
+
+
+def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed: int,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap over ``n`` units: ``stat(indices)`` evaluated on resamples with replacement.
+    Returns (nan, nan) with fewer than 2 units or ``n_boot`` < 2."""
+    if n < 2 or n_boot < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        v = stat(rng.integers(0, n, n))
+        if np.isfinite(v):
+            vals.append(v)
+    if len(vals) < 2:
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+
+
+def mean_ci(x: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean of ``x`` (NaNs ignored) with a bootstrap CI over its entries."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = bootstrap_ci(lambda idx: float(x[idx].mean()), x.size, n_boot, seed)
+    return float(x.mean()), lo, hi
+
+
+def per_unit_curves(values: np.ndarray, metric: str, n_boot: int, seed: int) -> list[dict]:
+    """Rows for a [units, layers] array: per layer the mean over units with a bootstrap CI."""
+    rows = []
+    for layer in range(values.shape[1]):
+        v, lo, hi = mean_ci(values[:, layer], n_boot, seed + layer)
+        rows.append({"metric": metric, "layer": layer, "value": v, "ci_low": lo, "ci_high": hi})
+    return rows
+
+
+def frame(rows: list[dict], *, model: str, n_layers: int, domain: str, technique: str) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["metric", "layer", "value", "ci_low", "ci_high"])
+    df.insert(0, "technique", technique)
+    df.insert(0, "domain", domain)
+    df.insert(0, "n_layers", n_layers)
+    df.insert(0, "model", model)
+    return df[SCORE_COLUMNS]
