@@ -137,6 +137,84 @@ def capture(
         console.print(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
 
 
+def _progress(desc, total):
+    return task(desc, total)
+
+
+@app.command()
+def analyze(
+    model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
+    techniques: str = typer.Option("geometry,saliency,lesion,patching", "--techniques", help="Comma-separated."),
+    concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+):
+    """Run techniques and write per-layer scores (scores.csv/.parquet) and 2-d embeddings."""
+    from medmap import concepts as C
+    from medmap.analyses.runner import analyze as run_analyses
+    from medmap.models import load_model
+    from medmap.pipeline import load_config
+    from medmap.store import write_json
+
+    cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
+                               "concepts": str(concepts_file) if concepts_file else None})
+    sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
+    C.validate_sets(sets)
+    write_json(out / "config.json", cfg.to_dict())
+    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
+    console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
+
+
+@app.command()
+def run(
+    model: Optional[str] = typer.Option(None, "--model", help="Model (default: the bundled smollm2-135m)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all six)."),
+    techniques: Optional[str] = typer.Option(None, "--techniques", help="Comma-separated (default: all four)."),
+    concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+):
+    """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
+    from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
+
+    cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
+                               "concepts": str(concepts_file) if concepts_file else None})
+    out = out or default_run_dir(cfg)
+    console.print(f"run folder: {out}")
+    res = run_pipeline(cfg, out, _progress, note)
+    if res["status"] == "already finished":
+        console.print(f"{out} has already finished with this configuration; nothing to do "
+                      f"(delete {out / 'DONE.json'} to rebuild the map and report)")
+        return
+    t = res["timings"]
+    console.print(f"done in {t['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k != "total"))
+    console.print(f"report: {out / 'report.html'}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")):
+    """Rebuild figures and report.html from a finished run, without the model."""
+    from medmap.report import build_report, write_figures
+
+    if not (run_dir / "scores.csv").is_file():
+        raise typer.BadParameter(f"{run_dir} has no scores.csv: not a medmap run folder")
+    write_figures(run_dir)
+    console.print(f"report: {build_report(run_dir)}")
+
+
+@app.command()
+def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finished run folders."),
+            out: Path = typer.Option(..., "--out", help="Output folder.")):
+    """Compare maps of several models on a normalised depth axis."""
+    from medmap.report import build_compare_report
+
+    console.print(f"comparison: {build_compare_report(run_dirs, out)}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point; ``argv`` allows in-process calls (tests)."""
     args = list(sys.argv[1:] if argv is None else argv)

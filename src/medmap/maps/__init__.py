@@ -1,0 +1,26 @@
+"""Knowledge maps: from per-layer curves to layer intervals per domain and technique, and comparisons
+of maps across models on a normalised depth axis. Pure pandas/numpy/scipy (no torch)."""
+
+from medmap.maps.compare import compare_maps
+from medmap.maps.knowledge_map import (
+    PRIMARY_METRICS,
+    KnowledgeMap,
+    build_map,
+    load_map,
+    primary_metric,
+)
+from medmap.maps.rules import MapRules, fastest_rise, intervals_for, smooth, top_runs
+
+__all__ = [
+    "PRIMARY_METRICS",
+    "KnowledgeMap",
+    "MapRules",
+    "build_map",
+    "compare_maps",
+    "fastest_rise",
+    "intervals_for",
+    "load_map",
+    "primary_metric",
+    "smooth",
+    "top_runs",
+]

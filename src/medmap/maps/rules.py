@@ -1,0 +1,177 @@
+"""From a per-layer curve to layer intervals: the paper's rules.
+
+Every technique gives, per (model, domain), a curve over decoder layers. The map keeps the layers
+where the curve says "here". The paper ("From curves to the map") does it in two steps:
+
+1. smooth the curve with a Gaussian of ``sigma`` layers;
+2. for the geometry (UMAP) metrics, keep the ``rise_window``-layer window where the smoothed metric
+   rises fastest (:func:`fastest_rise`); for saliency, lesioning and patching, keep the layers at or
+   above the ``percentile``-th percentile, as runs of at least ``min_run`` consecutive layers, at most
+   ``max_runs`` runs (:func:`top_runs`).
+
+Intervals are inclusive ``(start, end)`` pairs of 0-based layer indices. Every function here accepts
+any float array (empty, constant, containing NaN or infinities; infinities are treated as NaN) and
+returns only valid intervals (``0 <= start <= end < len(values)``), or ``[]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from medmap.errors import ConfigError, MedmapError
+
+Interval = tuple[int, int]
+
+#: Techniques whose intervals come from :func:`fastest_rise`, and from :func:`top_runs`.
+RISE_TECHNIQUES = ("geometry",)
+RUN_TECHNIQUES = ("saliency", "lesion", "patching")
+
+
+@dataclass(frozen=True)
+class MapRules:
+    """How a per-layer curve becomes intervals. The defaults are the paper's."""
+
+    sigma: float = 1.0
+    """Standard deviation, in layers, of the Gaussian that smooths each curve; 0 turns smoothing off."""
+
+    rise_window: int = 3
+    """Geometry: number of consecutive layers in the window where the smoothed metric rises fastest."""
+
+    percentile: float = 75.0
+    """Saliency, lesion, patching: keep layers whose smoothed value is at or above this percentile
+    (0-100) of the curve's finite smoothed values."""
+
+    min_run: int = 2
+    """Saliency, lesion, patching: a kept run must span at least this many consecutive layers."""
+
+    max_runs: int = 3
+    """Saliency, lesion, patching: keep at most this many runs (those of highest mean smoothed value)."""
+
+    def __post_init__(self):
+        problems = []
+        if not (np.isfinite(self.sigma) and self.sigma >= 0):
+            problems.append(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        if not (0.0 <= self.percentile <= 100.0):
+            problems.append(f"percentile must lie in [0, 100], got {self.percentile!r}")
+        for name in ("rise_window", "min_run", "max_runs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                problems.append(f"{name} must be an integer >= 1, got {value!r}")
+        if problems:
+            raise ConfigError("invalid MapRules: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        """The rules as a plain JSON-ready dict (``MapRules(**d)`` rebuilds them)."""
+        return {k: (float(v) if isinstance(v, float) else int(v)) for k, v in asdict(self).items()}
+
+
+def _as_curve(values) -> np.ndarray:
+    """A 1-d float64 copy with infinities replaced by NaN."""
+    arr = np.array(values, dtype=np.float64, copy=True).reshape(-1)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def smooth(values, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along layers (``scipy.ndimage.gaussian_filter1d``, ``mode='nearest'``).
+
+    NaN (and infinite) entries do not spread: they are first filled by linear interpolation from the
+    finite neighbours (constant beyond the first/last finite value), the filled curve is smoothed,
+    then NaN is put back where the input was not finite. An all-NaN curve stays all-NaN.
+    ``sigma == 0`` returns the curve unchanged (infinities as NaN).
+    """
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ConfigError(f"smoothing sigma must be a finite number >= 0, got {sigma!r}")
+    arr = _as_curve(values)
+    finite = np.isfinite(arr)
+    if sigma == 0 or not finite.any():
+        return arr
+    idx = np.arange(arr.size)
+    filled = np.interp(idx, idx[finite], arr[finite])
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = gaussian_filter1d(filled, sigma=float(sigma), mode="nearest")
+    out[~finite] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def fastest_rise(values, rules: MapRules = MapRules()) -> list[Interval]:
+    """The ``rise_window``-layer window ``[i, i+w-1]`` where the smoothed curve rises most.
+
+    The rise of a window is ``smoothed[i+w-1] - smoothed[i]``; the first window wins ties. A curve
+    shorter than the window is one window over all its layers. Windows whose rise is not finite are
+    skipped; when no window rises (all NaN, constant, or only falling) the result is ``[]``.
+    """
+    s = smooth(values, rules.sigma)
+    n = s.size
+    if n == 0:
+        return []
+    w = min(int(rules.rise_window), n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rise = s[w - 1:] - s[: n - w + 1]
+    rise[~np.isfinite(rise)] = -np.inf
+    i = int(np.argmax(rise))
+    if not rise[i] > 0:
+        return []
+    return [(i, i + w - 1)]
+
+
+def _runs(mask: np.ndarray) -> list[Interval]:
+    """Maximal runs of True in a boolean array, as inclusive (start, end) pairs."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _percentile(finite_values: np.ndarray, q: float) -> float:
+    """The q-th percentile; falls back to the nearest order statistic when linear interpolation
+    overflows (values near the float64 limits)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        thr = float(np.percentile(finite_values, q))
+    if not np.isfinite(thr):
+        thr = float(np.percentile(finite_values, q, method="nearest"))
+    return thr
+
+
+def top_runs(values, rules: MapRules = MapRules()) -> list[Interval]:
+    """Runs of layers whose smoothed value is at or above the ``percentile``-th percentile.
+
+    The percentile is taken over the finite smoothed values. Kept layers form maximal runs of
+    consecutive layers; NaN layers never belong to a run (they split it). Runs shorter than
+    ``min_run`` are dropped; of the rest, the ``max_runs`` with the highest mean smoothed value are
+    kept (the earlier run wins ties) and returned sorted by start.
+
+    A constant curve has every layer at the percentile, so it gives one run over all layers: the
+    technique does not single out any layer. A single-layer curve gives ``[]`` when ``min_run > 1``.
+    """
+    s = smooth(values, rules.sigma)
+    finite = np.isfinite(s)
+    if not finite.any():
+        return []
+    thr = _percentile(s[finite], rules.percentile)
+    mask = finite & (s >= thr)
+    runs = [r for r in _runs(mask) if r[1] - r[0] + 1 >= rules.min_run]
+    if len(runs) > rules.max_runs:
+
+        def score(run: Interval) -> float:
+            with np.errstate(over="ignore", invalid="ignore"):
+                m = float(np.mean(s[run[0]: run[1] + 1]))
+            return m if not np.isnan(m) else -np.inf
+
+        order = sorted(range(len(runs)), key=lambda k: (-score(runs[k]), runs[k][0]))
+        runs = sorted(runs[k] for k in order[: rules.max_runs])
+    return runs
+
+
+def intervals_for(technique: str, values, rules: MapRules = MapRules()) -> list[Interval]:
+    """The intervals of one technique's curve: geometry uses :func:`fastest_rise`; saliency, lesion
+    and patching use :func:`top_runs`. An unknown technique raises :class:`MedmapError`."""
+    if technique in RISE_TECHNIQUES:
+        return fastest_rise(values, rules)
+    if technique in RUN_TECHNIQUES:
+        return top_runs(values, rules)
+    known = ", ".join(RISE_TECHNIQUES + RUN_TECHNIQUES)
+    raise MedmapError(f"no interval rule for technique {technique!r}; known techniques: {known}")

@@ -1,0 +1,169 @@
+"""The whole job: concept sets -> model -> techniques -> map -> findings -> figures and report.
+
+A run folder holds the resolved config, provenance, the scores, the map, the findings, figures and
+``report.html``; its ``cache/`` makes a killed run resume and a rerun recompute nothing. A run that has
+finished writes ``DONE.json`` last; running the same config again only says so."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from medmap.analyses.causal import CausalOptions
+from medmap.analyses.geometry import GeometryOptions
+from medmap.analyses.runner import TECHNIQUES, AnalyzeOptions
+from medmap.errors import ConfigError
+
+DOMAINS = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = "smollm2-135m"
+    """Bundled model name, local HF folder, .gguf file, or hub id."""
+    domains: tuple[str, ...] = DOMAINS
+    """Domains to map."""
+    techniques: tuple[str, ...] = TECHNIQUES
+    """Techniques to run."""
+    concepts: str | None = None
+    """A user JSONL concept file instead of the built-in sets."""
+    dtype: str = "float32"
+    """float32, bfloat16 or float16."""
+    device_map: Any = None
+    """Passed to transformers/accelerate (e.g. 'auto') for models larger than one device."""
+    seed: int = 0
+    """Seed of every random choice (UMAP, bootstrap, item sampling)."""
+    analyze: AnalyzeOptions = field(default_factory=AnalyzeOptions)
+    map_rules: dict = field(default_factory=dict)
+    """Overrides of the map rules (sigma, rise_window, percentile, min_run, max_runs)."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["domains"], d["techniques"] = list(self.domains), list(self.techniques)
+        return d
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_keys(d: dict, allowed, where: str) -> None:
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def config_from_dict(d: dict, where: str = "config") -> RunConfig:
+    d = dict(d or {})
+    _check_keys(d, [f.name for f in fields(RunConfig)], where)
+    an = dict(d.pop("analyze", {}) or {})
+    _check_keys(an, [f.name for f in fields(AnalyzeOptions)], f"{where}: analyze")
+    g = dict(an.pop("geometry", {}) or {})
+    c = dict(an.pop("causal", {}) or {})
+    _check_keys(g, [f.name for f in fields(GeometryOptions)], f"{where}: analyze.geometry")
+    _check_keys(c, [f.name for f in fields(CausalOptions)], f"{where}: analyze.causal")
+    seed = int(d.get("seed", 0))
+    g.setdefault("seed", seed)
+    c.setdefault("seed", seed)
+    try:
+        opts = AnalyzeOptions(geometry=GeometryOptions(**g), causal=CausalOptions(**c), **an)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    for key in ("domains", "techniques"):
+        if key in d:
+            v = d[key]
+            d[key] = tuple(x.strip() for x in (v.split(",") if isinstance(v, str) else v))
+    bad = [x for x in d.get("domains", ()) if x not in DOMAINS]
+    if bad:
+        raise ConfigError(f"{where}: unknown domain(s) {', '.join(bad)}; choose from {', '.join(DOMAINS)}")
+    bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
+    if bad:
+        raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
+    from medmap.maps import MapRules
+
+    _check_keys(d.get("map_rules", {}) or {}, [f.name for f in fields(MapRules)], f"{where}: map_rules")
+    return RunConfig(analyze=opts, **d)
+
+
+def load_config(path: str | Path | None, overrides: dict) -> RunConfig:
+    d: dict = {}
+    if path:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{p}: the config must be a mapping of options")
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(d, str(path or "options"))
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    name = Path(cfg.model).name.replace(".gguf", "") if cfg.model else "model"
+    return Path("runs") / f"{name}-{cfg.digest()[:8]}"
+
+
+def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
+    """Execute the run into ``out``; returns a summary."""
+    import time
+
+    from medmap import concepts as C
+    from medmap.analyses.findings import findings
+    from medmap.analyses.runner import analyze
+    from medmap.maps import MapRules, build_map
+    from medmap.models import load_model
+    from medmap.store import provenance, write_json
+
+    out = Path(out)
+    done = out / "DONE.json"
+    if done.is_file():
+        try:
+            if json.loads(done.read_text()).get("config_digest") == cfg.digest():
+                return {"status": "already finished", "out": str(out)}
+        except ValueError:
+            pass
+    # everything that can be checked without a model is checked first
+    sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
+    C.validate_sets(sets)
+    rules = MapRules(**cfg.map_rules)
+    write_json(out / "config.json", cfg.to_dict())
+    timings: dict[str, float] = {}
+    t0 = time.time()
+    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    timings["load_model"] = time.time() - t0
+    write_json(out / "provenance.json", provenance(
+        model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
+        seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s)}
+                                     for s in sets}, config_digest=cfg.digest()))
+
+    def timed_progress(desc, total):
+        return progress(desc, total)
+
+    t = time.time()
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=timed_progress)
+    timings["analyze"] = time.time() - t
+    t = time.time()
+    kmap = build_map(scores, rules)
+    kmap.save(out)
+    write_json(out / "findings.json", findings(scores, lm.name))
+    timings["map_findings"] = time.time() - t
+    t = time.time()
+    try:
+        from medmap.report import build_report, write_figures
+
+        write_figures(out)
+        build_report(out)
+    except ImportError as e:
+        note(f"report skipped: {e} (install medmap[plot])")
+    timings["report"] = time.time() - t
+    timings["total"] = time.time() - t0
+    write_json(out / "timings.json", timings)
+    write_json(done, {"config_digest": cfg.digest(), "timings": timings})
+    return {"status": "finished", "out": str(out), "timings": timings}

@@ -1,0 +1,370 @@
+"""Figures of one run. Each function takes data (tables, dicts) and RETURNS a matplotlib
+``Figure``; nothing is shown or saved here (``render.write_figures`` saves them).
+
+Figures are built with ``matplotlib.figure.Figure`` directly, not through ``pyplot``: no backend is
+selected, no global figure registry grows, and PNG/SVG are drawn by Agg when saved. matplotlib is
+imported inside the functions, so importing ``medmap.report`` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from medmap.report.data import (ReportError, is_numeric_label, num, ordered, ordered_techniques,
+                                template_of)
+
+TECHNIQUE_STYLE = {  # Okabe-Ito colours (colour-blind safe), one marker each
+    "geometry": ("#0072B2", "o"),
+    "saliency": ("#E69F00", "s"),
+    "lesion": ("#009E73", "^"),
+    "patching": ("#D55E00", "D"),
+}
+_EXTRA_STYLE = [("#CC79A7", "v"), ("#56B4E9", "P"), ("#F0E442", "X"), ("#000000", "*")]
+DOMAIN_COLOURS = {"age": "#1f77b4", "symptoms": "#ff7f0e", "diseases": "#2ca02c", "progression": "#d62728",
+                  "drugs": "#9467bd", "dosage": "#8c564b"}
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+# Preferred primary metric per technique when map.csv is absent (first present wins).
+PRIMARY_PREFERENCE = ("silhouette_umap.", "r2_umap.", "spearman.", "mean_abs.both", "logprob_drop", "recovery")
+
+
+def _t(s: Any) -> str:
+    """Text from a run, safe for matplotlib: ``$`` would start mathtext."""
+    return str(s).replace("$", r"\$")
+
+
+def _figure(figsize, **kw):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained", **kw)
+
+
+def technique_style(technique: str, techniques: Sequence[str] = ()) -> tuple[str, str]:
+    if technique in TECHNIQUE_STYLE:
+        return TECHNIQUE_STYLE[technique]
+    extra = [t for t in techniques if t not in TECHNIQUE_STYLE]
+    i = extra.index(technique) if technique in extra else 0
+    return _EXTRA_STYLE[i % len(_EXTRA_STYLE)]
+
+
+def as_frame(rows: Any, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a list of dicts or ``None`` (empty, with ``columns``)."""
+    if rows is None:
+        return pd.DataFrame(columns=list(columns))
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    for c in columns:
+        if c not in df.columns:
+            df[c] = np.nan
+    return df
+
+
+def _agreement_counts(agreement: pd.DataFrame, intervals: pd.DataFrame, domain: str, n: int) -> np.ndarray:
+    """Techniques agreeing per layer: from map.json's agreement, else counted from the intervals."""
+    counts = np.zeros(n)
+    rows = agreement[agreement["domain"].astype(str) == domain] if len(agreement) else agreement
+    if len(rows):
+        for layer, c in zip(rows["layer"], rows["count"]):
+            if 0 <= int(layer) < n:
+                counts[int(layer)] = num(c)
+        return counts
+    for _, iv in intervals[intervals["domain"].astype(str) == domain].iterrows():
+        counts[max(0, int(iv["start"])):min(n, int(iv["end"]) + 1)] += 1
+    return counts
+
+
+def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequence[str],
+             techniques: Sequence[str], *, depth: bool = False, vmax: float | None = None):
+    """Draw a domain × layer map on ``ax``; returns the agreement image (for a colorbar).
+
+    Each domain is a band: one lane per technique with a bar over each interval and its marker at
+    each layer, and below them a heat strip of the number of techniques whose interval covers the
+    layer. With ``depth``, the x axis is layer / n_layers and layer l spans [l/n, (l+1)/n)."""
+    from matplotlib import colormaps
+
+    iv = as_frame(intervals, ("domain", "technique", "start", "end"))
+    ag = as_frame(agreement, ("domain", "layer", "count"))
+    scale, off = (1.0 / n_layers, 0.0) if depth else (1.0, -0.5)
+    x0, x1 = off, n_layers * scale + off
+    lanes = np.linspace(-0.36, 0.18, max(len(techniques), 1)) if len(techniques) > 1 else np.array([-0.09])
+    vmax = vmax or max(len(techniques), 1)
+    cmap = colormaps["Purples"]
+    image = None
+    for i, domain in enumerate(domains):
+        counts = _agreement_counts(ag, iv, domain, n_layers)
+        image = ax.imshow(counts[None, :], extent=(x0, x1, i + 0.46, i + 0.28), cmap=cmap, vmin=0, vmax=vmax,
+                          aspect="auto", interpolation="nearest", zorder=1)
+        if not depth and n_layers <= 40:
+            for layer, c in enumerate(counts):
+                if c > 0:
+                    ax.text(layer, i + 0.37, f"{c:g}", ha="center", va="center", fontsize=7,
+                            color="white" if c > vmax / 2 else "#333333", zorder=3)
+        for k, tech in enumerate(techniques):
+            colour, marker = technique_style(tech, techniques)
+            y = i + lanes[k]
+            rows = iv[(iv["domain"].astype(str) == domain) & (iv["technique"].astype(str) == tech)]
+            for _, r in rows.iterrows():
+                s, e = int(r["start"]), int(r["end"])
+                ax.hlines(y, s * scale + off + 0.1 * scale, (e + 1) * scale + off - 0.1 * scale, color=colour,
+                          lw=5, alpha=0.45, zorder=2)
+                xs = np.arange(s, e + 1) if n_layers <= 40 else np.array([(s + e) / 2])
+                ax.plot((xs + 0.5) * scale + off, np.full(len(xs), y), ls="", marker=marker, color=colour,
+                        ms=4.5, mec="white", mew=0.5, zorder=3)
+        if i:
+            ax.axhline(i - 0.5, color="#bbbbbb", lw=0.6, zorder=0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(len(domains) - 0.5, -0.5)
+    ax.set_yticks(range(len(domains)), [_t(d) for d in domains])
+    if depth:
+        ax.set_xlabel("depth (layer / n_layers)")
+    else:
+        ax.set_xlabel("decoder layer")
+        step = max(1, int(math.ceil(n_layers / 20)))
+        ax.set_xticks(range(0, n_layers, step))
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return image
+
+
+def technique_handles(techniques: Sequence[str]):
+    from matplotlib.lines import Line2D
+
+    out = []
+    for t in techniques:
+        colour, marker = technique_style(t, techniques)
+        out.append(Line2D([], [], color=colour, marker=marker, lw=4, alpha=0.8, ms=6, label=_t(t)))
+    return out
+
+
+def map_figure(map_df: Any, intervals: Any, agreement: Any, *, n_layers: int | None = None,
+               depth: bool = False, title: str | None = None):
+    """The knowledge map (the paper's figure 2): domain × layer, one lane and marker per technique,
+    bars over each technique's interval(s), and a heat strip with the agreement count per layer."""
+    mdf = as_frame(map_df, ("model", "n_layers", "domain", "technique"))
+    iv = as_frame(intervals, ("model", "domain", "technique", "start", "end"))
+    if mdf["model"].nunique() > 1:
+        raise ReportError(f"map_figure draws one model; got {sorted(mdf['model'].unique())} (use compare_figure)")
+    if n_layers is None:
+        if not len(mdf):
+            raise ReportError("map_figure needs map.csv rows or n_layers")
+        n_layers = int(mdf["n_layers"].iloc[0])
+    domains = ordered(list(mdf["domain"]) + list(iv["domain"]))
+    techniques = ordered_techniques(list(mdf["technique"]) + list(iv["technique"]))
+    if not domains:
+        raise ReportError("map_figure: no domain in map.csv or in the intervals")
+    fig = _figure((10.5, 0.85 * len(domains) + 1.6))
+    ax = fig.add_subplot()
+    image = draw_map(ax, iv, agreement, n_layers, domains, techniques, depth=depth)
+    cb = fig.colorbar(image, ax=ax, label="techniques agreeing", fraction=0.025, pad=0.01)
+    cb.set_ticks(range(len(techniques) + 1))
+    fig.legend(handles=technique_handles(techniques), loc="outside upper center", ncol=len(techniques),
+               frameon=False)
+    model = title or (str(mdf["model"].iloc[0]) if len(mdf) else "")
+    ax.set_title(_t(f"Knowledge map{': ' + model if model else ''} ({n_layers} layers)"), loc="left")
+    return fig
+
+
+def primary_metric(scores: pd.DataFrame, domain: str, technique: str) -> str | None:
+    """The metric drawn for (domain, technique) when map.csv does not name one."""
+    metrics = list(dict.fromkeys(scores.loc[(scores["domain"] == domain) & (scores["technique"] == technique),
+                                            "metric"]))
+    for pref in PRIMARY_PREFERENCE:
+        for m in metrics:
+            if m.startswith(pref):
+                return m
+    skip = {"mean_cosine", "effective_rank", "collapse_flag"}
+    return next((m for m in metrics if m not in skip and not m.startswith("boundary_at")), None)
+
+
+def companion_metrics(primary: str, available: Iterable[str]) -> list[str]:
+    """Metrics drawn thinly beside the primary one: the raw/PCA-space twin of a UMAP metric, and
+    the attention/MLP parts of a saliency sum."""
+    avail = list(dict.fromkeys(available))
+    out = []
+    if "_umap" in primary:
+        out = [primary.replace("_umap", s) for s in ("_raw", "_pca")]
+    elif primary.startswith("mean_abs."):
+        out = [m for m in avail if m.startswith("mean_abs.") and m != primary]
+    return [m for m in out if m in avail]
+
+
+def _curve(df: pd.DataFrame) -> pd.DataFrame:
+    return df.groupby("layer", as_index=False).mean(numeric_only=True).sort_values("layer")
+
+
+def curves_figure(scores_df: Any, map_df: Any, intervals: Any, domain: str):
+    """Per technique, a panel with the primary metric per layer, its CI band, the smoothed curve
+    (when map.csv has it), thin companion metrics, and the chosen intervals shaded."""
+    scores = as_frame(scores_df, ("model", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
+    mdf = as_frame(map_df, ("model", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high",
+                            "smoothed"))
+    iv = as_frame(intervals, ("domain", "technique", "start", "end"))
+    mdf, sdf = mdf[mdf["domain"] == domain], scores[scores["domain"] == domain]
+    techniques = ordered_techniques(list(mdf["technique"]) + list(sdf["technique"]))
+    panels = []
+    for tech in techniques:
+        rows = mdf[mdf["technique"] == tech]
+        metric = str(rows["metric"].iloc[0]) if len(rows) else primary_metric(sdf, domain, tech)
+        if metric is None:
+            continue
+        if not len(rows):
+            rows = sdf[(sdf["technique"] == tech) & (sdf["metric"] == metric)]
+        panels.append((tech, metric, rows))
+    if not panels:
+        raise ReportError(f"curves_figure: no scores for domain {domain!r}")
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure((5.6 * ncols, 3.0 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (tech, metric, rows) in zip(axes, panels):
+        colour, marker = technique_style(tech, techniques)
+        c = _curve(rows)
+        for _, r in iv[(iv["domain"] == domain) & (iv["technique"] == tech)].iterrows():
+            ax.axvspan(int(r["start"]) - 0.5, int(r["end"]) + 0.5, color=colour, alpha=0.14, lw=0)
+        ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.22, lw=0, label="CI")
+        ax.plot(c["layer"], c["value"], color=colour, marker=marker, ms=3.5, lw=1.5, label=_t(metric))
+        if "smoothed" in c and c["smoothed"].notna().any():
+            ax.plot(c["layer"], c["smoothed"], color="#333333", ls="--", lw=1, label="smoothed")
+        others = sdf[sdf["technique"] == tech]
+        for j, comp in enumerate(companion_metrics(metric, others["metric"])):
+            cc = _curve(others[others["metric"] == comp])
+            ax.plot(cc["layer"], cc["value"], color="#777777", lw=0.9, ls=[":", "-."][j % 2], label=_t(comp))
+        if metric == "recovery":
+            ax.axhline(1, color="#999999", lw=0.6, ls=":")
+        ax.axhline(0, color="#cccccc", lw=0.6, zorder=0)
+        ax.set_title(_t(f"{tech}: {metric}"), loc="left", fontsize=10)
+        ax.set_xlabel("decoder layer")
+        ax.legend(fontsize=7, frameon=False, loc="best")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(_t(f"{domain}: per-layer curves (shaded: map intervals)"), x=0.01, ha="left")
+    return fig
+
+
+def _evenly_spaced(layers: Sequence[int], k: int = 8) -> list[int]:
+    idx = np.unique(np.round(np.linspace(0, len(layers) - 1, min(k, len(layers)))).astype(int))
+    return [int(layers[i]) for i in idx]
+
+
+def _join_paths(items: list[dict], join_label: str, order: list[float]) -> list[list[int]]:
+    """Item indices grouped by (join label, template), each group sorted by ``order``."""
+    groups: dict[tuple, list[int]] = {}
+    for i, it in enumerate(items):
+        v = (it.get("labels") or {}).get(join_label)
+        if v is not None:
+            groups.setdefault((str(v), template_of(it)), []).append(i)
+    return [sorted(g, key=lambda i: (order[i] if np.isfinite(order[i]) else np.inf)) for g in groups.values()
+            if len(g) > 1]
+
+
+def umap_grid(emb: dict, colour_label: str, marker_label: str | None = None, join_label: str | None = None,
+              layers: Sequence[int] | None = None, *, order_label: str | None = None, ncols: int = 4):
+    """Small multiples of a domain's 2-d UMAP across about 8 evenly spaced layers.
+
+    Numeric colour labels (age, stage) get a continuous colormap, others a categorical palette;
+    ``marker_label`` picks the marker; with ``join_label``, points sharing that label (and the same
+    prompt template) are joined in the order of ``order_label`` (default: the colour label)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+
+    items, all_layers = emb.get("items", []), [int(v) for v in emb.get("layers", [])]
+    if not items or not all_layers:
+        raise ReportError(f"umap_grid: embedding of {emb.get('domain', '?')!r} has no items or no layers")
+    layers = _evenly_spaced(all_layers) if layers is None else [int(v) for v in layers]
+    unknown = [v for v in layers if v not in all_layers]
+    if unknown:
+        raise ReportError(f"umap_grid: layer(s) {unknown} not in the embedding (has {all_layers[0]}..{all_layers[-1]})")
+    labels = [it.get("labels") or {} for it in items]
+    cvals = [lab.get(colour_label) for lab in labels]
+    numeric = is_numeric_label(cvals)
+    grey = "#bbbbbb"
+    if numeric:
+        cnum = np.array([num(v) for v in cvals])
+        norm = Normalize(np.nanmin(cnum), np.nanmax(cnum) if np.nanmax(cnum) > np.nanmin(cnum) else np.nanmin(cnum) + 1)
+        cmap = colormaps["viridis"]
+        colours = [cmap(norm(v)) if np.isfinite(v) else grey for v in cnum]
+    else:
+        cats = sorted({str(v) for v in cvals if v is not None})
+        palette = colormaps["tab10" if len(cats) <= 10 else "tab20"]
+        cmap_cat = {c: palette(i % palette.N) for i, c in enumerate(cats)}
+        colours = [cmap_cat[str(v)] if v is not None else grey for v in cvals]
+    mcats = sorted({str(lab.get(marker_label)) for lab in labels if lab.get(marker_label) is not None}) \
+        if marker_label else []
+    mk = {c: _MARKERS[i % len(_MARKERS)] for i, c in enumerate(mcats)}
+    markers = [mk.get(str(lab.get(marker_label)), "o") if marker_label else "o" for lab in labels]
+    order = [num(lab.get(order_label or colour_label)) for lab in labels]
+    paths = _join_paths(items, join_label, order) if join_label else []
+
+    nrows = math.ceil(len(layers) / ncols)
+    fig = _figure((2.9 * min(ncols, len(layers)) + 2.2, 2.7 * nrows + 0.6))
+    axes = fig.subplots(nrows, min(ncols, len(layers)), squeeze=False).ravel()
+    for ax, layer in zip(axes, layers):
+        xy = np.asarray(emb["coords"][all_layers.index(layer)], dtype=float).reshape(len(items), 2)
+        for p in paths:
+            ax.plot(xy[p, 0], xy[p, 1], color="#888888", lw=0.6, alpha=0.6, zorder=1)
+        for m in dict.fromkeys(markers):
+            sel = [i for i, mm in enumerate(markers) if mm == m]
+            ax.scatter(xy[sel, 0], xy[sel, 1], c=[colours[i] for i in sel], marker=m, s=16, lw=0.3,
+                       edgecolors="white", zorder=2)
+        ax.set_title(f"layer {layer}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(layers):]:
+        ax.set_visible(False)
+    handles = []
+    if numeric:
+        from matplotlib.cm import ScalarMappable
+
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:len(layers)]), label=_t(colour_label),
+                     fraction=0.03, pad=0.02)
+    else:
+        handles += [Line2D([], [], ls="", marker="o", color=cmap_cat[c], label=_t(c)) for c in cats]
+    handles += [Line2D([], [], ls="", marker=mk[c], color="#444444", label=_t(f"{marker_label}: {c}")) for c in mcats]
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False,
+                   title=None if numeric else _t(colour_label), title_fontsize=8)
+    what = f"colour = {colour_label}" + (f", marker = {marker_label}" if marker_label else "") + \
+        (f", joined by {join_label} in {order_label or colour_label} order" if join_label else "")
+    fig.suptitle(_t(f"{emb.get('domain', '')} UMAP ({what})"), x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+def collapse_figure(scores_df: Any):
+    """Mean pairwise cosine and effective rank of the activations per layer, one line per domain;
+    layers flagged by ``collapse_flag`` are marked with a cross."""
+    scores = as_frame(scores_df, ("domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
+    metrics = [m for m in ("mean_cosine", "effective_rank") if (scores["metric"] == m).any()]
+    if not metrics:
+        raise ReportError("collapse_figure: scores have neither 'mean_cosine' nor 'effective_rank'")
+    fig = _figure((5.4 * len(metrics), 3.4))
+    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
+    flags = scores[(scores["metric"] == "collapse_flag") & (scores["value"] > 0)]
+    for ax, metric in zip(axes, metrics):
+        rows = scores[scores["metric"] == metric]
+        for domain in ordered(rows["domain"]):
+            c = _curve(rows[rows["domain"] == domain])
+            colour = DOMAIN_COLOURS.get(domain, "#555555")
+            ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.15, lw=0)
+            ax.plot(c["layer"], c["value"], color=colour, lw=1.4, label=_t(domain))
+            fl = c[c["layer"].isin(flags.loc[flags["domain"] == domain, "layer"])]
+            if len(fl):
+                ax.plot(fl["layer"], fl["value"], ls="", marker="x", color="#d62728", ms=7, mew=1.6)
+        ax.set_title(_t(metric), loc="left", fontsize=10)
+        ax.set_xlabel("decoder layer")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    handles, labels_ = axes[0].get_legend_handles_labels()
+    if len(flags):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="", marker="x", color="#d62728", mew=1.6))
+        labels_.append("collapse flagged")
+    fig.legend(handles, labels_, loc="outside right upper", fontsize=8, frameon=False)
+    fig.suptitle("Representation collapse per layer", x=0.01, ha="left", fontsize=11)
+    return fig

@@ -1,0 +1,73 @@
+"""Drawing every figure of a run and saving it as PNG and SVG under ``RUN/figures/``.
+
+Each file is written atomically (a temporary file in the same folder, then renamed), so a
+reader never sees half a figure."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable, Iterator
+
+from medmap.report import figures as F
+from medmap.report.data import RunData, load_run, ordered, umap_views
+from medmap.store import write_bytes
+
+FORMATS = ("png", "svg")
+DPI = 110
+
+
+def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
+    """``(name, caption, make)`` for each figure the run's files allow, ``make()`` returning a Figure.
+
+    Names: ``map``, ``curves_<domain>``, ``umap_<domain>_<label>``, ``collapse``."""
+    if run.map_df is not None or run.intervals:
+        n = run.n_layers
+        if n is not None:
+            yield "map", "Knowledge map", lambda: F.map_figure(run.map_df, run.intervals, run.agreement, n_layers=n)
+    if run.scores is not None:
+        for domain in ordered(run.scores["domain"]):
+            yield (f"curves_{domain}", f"{domain}: per-layer curves",
+                   lambda d=domain: F.curves_figure(run.scores, run.map_df, run.intervals, d))
+    for domain, emb in run.embeddings.items():
+        for v in umap_views(domain, emb):
+            yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",
+                   lambda e=emb, v=v: F.umap_grid(e, v["colour"], v["marker"], v["join"]))
+    if run.scores is not None and run.scores["metric"].isin(["mean_cosine", "effective_rank"]).any():
+        yield "collapse", "Representation collapse", lambda: F.collapse_figure(run.scores)
+
+
+def figure_bytes(fig, fmt: str, dpi: int = DPI) -> bytes:
+    """A figure encoded as ``png`` or ``svg`` (deterministic: no dates in the metadata)."""
+    buf = io.BytesIO()
+    meta = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    return buf.getvalue()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def render_figures(run: RunData, folder: Path | None = None) -> list[dict]:
+    """Draw every figure; returns ``[{"name", "caption", "png": bytes, "paths": [...]}]``.
+
+    With ``folder``, each figure is also saved there as ``<name>.png`` and ``<name>.svg``."""
+    out = []
+    for name, caption, make in figure_makers(run):
+        fig = make()
+        entry = {"name": _safe(name), "caption": caption, "paths": []}
+        for fmt in FORMATS if folder is not None else ("png",):
+            data = figure_bytes(fig, fmt)
+            if fmt == "png":
+                entry["png"] = data
+            if folder is not None:
+                entry["paths"].append(write_bytes(Path(folder) / f"{entry['name']}.{fmt}", data))
+        out.append(entry)
+    return out
+
+
+def write_figures(run_dir: str | Path) -> list[Path]:
+    """Save every figure of the run folder as PNG and SVG under ``RUN/figures/``; returns the paths."""
+    run = load_run(run_dir)
+    return [p for e in render_figures(run, run.path / "figures") for p in e["paths"]]

@@ -1,0 +1,50 @@
+import torch
+
+from medmap.capture.saliency import finish, layer_gradient_sums
+from medmap.capture.scoring import encode_answers
+
+PROMPTS = ["The first-line drug for type 2 diabetes is", "Chest pain points to the"]
+ANSWERS = [" metformin", " heart"]
+
+
+def _full_autograd(lm):
+    """Oracle: ordinary autograd on every parameter, reduced afterwards."""
+    model = lm.model
+    model.zero_grad(set_to_none=True)
+    ab = encode_answers(lm.tokenizer, PROMPTS, ANSWERS)
+    out = model(**ab.batch.model_inputs(), use_cache=False)
+    logp = torch.log_softmax(out.logits.float(), -1)
+    T = logp.shape[1]
+    nll = []
+    for r, ans in enumerate(ab.answers):
+        n = len(ans)
+        idx = torch.arange(T - n - 1, T - 1)
+        nll.append(-logp[r, idx, torch.tensor(ans)].sum())
+    torch.stack(nll).mean().backward()
+    L = lm.n_layers
+    sums = torch.zeros(L, 2, dtype=torch.float64)
+    counts = torch.zeros(L, 2, dtype=torch.float64)
+    for i in range(L):
+        for k, kind in enumerate(("attention", "mlp")):
+            for _, p in lm.arch.layer_params(i, kind):
+                sums[i, k] += float(p.grad.abs().sum())
+                counts[i, k] += p.numel()
+    model.zero_grad(set_to_none=True)
+    return finish(sums, counts, "mean_abs")
+
+
+def test_saliency_equals_full_autograd(tiny):
+    r = layer_gradient_sums(tiny, PROMPTS, ANSWERS, "mean_abs")
+    got = finish(r["sums"], r["counts"], "mean_abs")
+    torch.testing.assert_close(got, _full_autograd(tiny), rtol=1e-4, atol=1e-9)
+    assert all(p.grad is None for p in tiny.model.parameters())
+    assert all(p.requires_grad for p in tiny.model.parameters())
+
+
+def test_saliency_statistics_differ(tiny_llama):
+    vals = {}
+    for stat in ("mean_abs", "l2", "grad_x_weight"):
+        r = layer_gradient_sums(tiny_llama, PROMPTS, ANSWERS, stat)
+        vals[stat] = finish(r["sums"], r["counts"], stat)
+        assert (vals[stat] > 0).all()
+    assert not torch.allclose(vals["mean_abs"], vals["l2"])
