@@ -111,7 +111,7 @@ def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequenc
                           lw=5, alpha=0.45, zorder=2)
                 xs = np.arange(s, e + 1) if n_layers <= 40 else np.array([(s + e) / 2])
                 ax.plot((xs + 0.5) * scale + off, np.full(len(xs), y), ls="", marker=marker, color=colour,
-                        ms=4.5, mec="white", mew=0.5, zorder=3)
+                        ms=5.5, mec="white", mew=0.5, zorder=3)
         if i:
             ax.axhline(i - 0.5, color="#bbbbbb", lw=0.6, zorder=0)
     ax.set_xlim(x0, x1)
@@ -251,7 +251,7 @@ def _evenly_spaced(layers: Sequence[int], k: int = 8) -> list[int]:
     return [int(layers[i]) for i in idx]
 
 
-def _join_paths(items: list[dict], join_label: str, order: list[float]) -> list[list[int]]:
+def join_paths(items: list[dict], join_label: str, order: list[float]) -> list[list[int]]:
     """Item indices grouped by (join label, template), each group sorted by ``order``."""
     groups: dict[tuple, list[int]] = {}
     for i, it in enumerate(items):
@@ -299,7 +299,7 @@ def umap_grid(emb: dict, colour_label: str, marker_label: str | None = None, joi
     mk = {c: _MARKERS[i % len(_MARKERS)] for i, c in enumerate(mcats)}
     markers = [mk.get(str(lab.get(marker_label)), "o") if marker_label else "o" for lab in labels]
     order = [num(lab.get(order_label or colour_label)) for lab in labels]
-    paths = _join_paths(items, join_label, order) if join_label else []
+    paths = join_paths(items, join_label, order) if join_label else []
 
     nrows = math.ceil(len(layers) / ncols)
     fig = _figure((2.9 * min(ncols, len(layers)) + 2.2, 2.7 * nrows + 0.6))

@@ -1,0 +1,50 @@
+"""Saliency over 16 items vs one plain forward over the same items (target RATIO <= 3.0), and peak
+memory of saliency vs inference on the same batch (target <= 1.5), each measured in a fresh process
+(peak resident set size)."""
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import median_time, setup  # noqa: E402
+
+
+def _peak(mode: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--peak", mode], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    from medmap.capture.batching import encode
+    from medmap.capture.saliency import layer_gradient_sums
+
+    lm, items = setup(16)
+    prompts, answers = [it.prompt for it in items], [it.answer for it in items]
+    if "--peak" in sys.argv:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if sys.argv[-1] == "inference":
+            with torch.no_grad():
+                lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
+        else:
+            layer_gradient_sums(lm, prompts, answers)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"delta_mb": peak - base, "peak_mb": peak}))
+        sys.exit(0)
+
+    def plain():
+        with torch.no_grad():
+            lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
+
+    tp = median_time(plain)
+    ts = median_time(lambda: layer_gradient_sums(lm, prompts, answers))
+    inf, sal = _peak("inference"), _peak("saliency")
+    print(f"items {len(prompts)}: plain forward {tp:.3f} s, saliency {ts:.3f} s")
+    print(f"peak RSS: inference {inf['peak_mb']:.0f} MB, saliency {sal['peak_mb']:.0f} MB "
+          f"(above the loaded model: {inf['delta_mb']:.0f} MB vs {sal['delta_mb']:.0f} MB)")
+    print(f"MEMORY_RATIO {sal['peak_mb'] / inf['peak_mb']:.2f}")
+    print(f"RATIO {ts / tp:.2f}")

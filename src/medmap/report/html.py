@@ -1,0 +1,149 @@
+"""The run report: ``RUN/report.html``, one self-contained file that opens offline.
+
+Sections (each left out when its files are missing): the knowledge map and its intervals, the
+findings, per-domain curves, interactive UMAP views with a layer slider, collapse curves, and the
+provenance and resolved configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import numpy as np
+
+from medmap.report import _html as H
+from medmap.report.data import (ReportError, RunData, fmt, is_numeric_label, label_names, load_run, ordered,
+                                ordered_techniques, umap_views)
+from medmap.report.figures import join_paths
+from medmap.report.render import render_figures
+from medmap.store import write_text
+
+
+def _intervals_table(run: RunData) -> str:
+    """Domain rows × technique columns; each cell lists the intervals as layers and depth."""
+    n = run.n_layers or 0
+    cells: dict[tuple[str, str], list[str]] = {}
+    for iv in run.intervals:
+        s, e = int(iv["start"]), int(iv["end"])
+        depth = f" <small>({s / n:.2f}–{(e + 1) / n:.2f})</small>" if n else ""
+        cells.setdefault((str(iv.get("domain")), str(iv.get("technique"))), []).append(f"L{s}–{e}{depth}")
+    domains = ordered(d for d, _ in cells)
+    techniques = ordered_techniques(t for _, t in cells)
+    metrics = {(str(iv.get("domain")), str(iv.get("technique"))): str(iv.get("metric", "")) for iv in run.intervals}
+    # cells hold only numbers built above; the names are escaped
+    rows = [[H.esc(d)] + [f'<td title="{H.esc(metrics.get((d, t), ""))}">{"<br>".join(cells.get((d, t), [])) or "–"}</td>'
+                          for t in techniques] for d in domains]
+    return H.table(["domain"] + techniques, rows) + \
+        '<p class="note">Layers (and depth = layer / n_layers); hover a cell for the metric used.</p>'
+
+
+def findings_table(findings: list[dict]) -> str:
+    rows = []
+    for f in findings:
+        title = f"<b>{H.esc(f.get('title', ''))}</b>"
+        detail = f"<br><span class=\"detail\">{H.esc(f['detail'])}</span>" if f.get("detail") else ""
+        rows.append([H.esc(f.get("id", "")), H.esc(f.get("domain", "")), f'<td>{title}{detail}</td>',
+                     H.esc(f.get("measure", "")),
+                     f'<td class="num">{H.value_ci(f.get("value"), f.get("ci_low"), f.get("ci_high"))}</td>',
+                     f'<td class="num">{H.esc(fmt(f.get("layer")))}</td>', H.verdict_badge(f.get("verdict"))])
+    return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "verdict"], rows)
+
+
+def umap_payload(domain: str, emb: dict) -> dict:
+    """What the page's script needs for one domain: coordinates, items, colour choices, joins."""
+    views = umap_views(domain, emb)
+    names = label_names(emb)
+    colours = list(dict.fromkeys([v["colour"] for v in views] + names))
+    items = [{"id": str(it.get("id", i)), "prompt": str(it.get("prompt", "")), "labels": it.get("labels") or {}}
+             for i, it in enumerate(emb["items"])]
+    first = views[0] if views else {"colour": None, "marker": None, "join": None}
+    order = [float(v) if isinstance(v, (int, float)) else np.nan
+             for v in ((it["labels"] or {}).get(first["colour"]) for it in items)]
+    coords = [np.round(np.asarray(xy, dtype=float).reshape(len(items), 2), 4).tolist() for xy in emb["coords"]]
+    return {"domain": domain, "layers": [int(v) for v in emb["layers"]], "coords": coords, "items": items,
+            "colour_labels": colours,
+            "numeric": {c: is_numeric_label([(it["labels"] or {}).get(c) for it in items]) for c in colours},
+            "symbol": first["marker"], "paths": join_paths(items, first["join"], order) if first["join"] else []}
+
+
+def _umap_block(domain: str, payload: dict) -> str:
+    n = len(payload["layers"])
+    start = n // 2
+    options = "".join(f'<option value="{H.esc(c)}">{H.esc(c)}</option>' for c in payload["colour_labels"])
+    select = f'<label>colour by <select>{options}</select></label>' if len(payload["colour_labels"]) > 1 else \
+        f'<select hidden>{options}</select>'
+    return (f'<div class="umap" data-domain="{H.esc(domain)}"><div class="controls">'
+            f'<label>layer <input type="range" min="0" max="{n - 1}" step="1" value="{start}" '
+            f'aria-label="{H.esc(domain)} layer"></label><output>layer {payload["layers"][start]}</output>'
+            f'{select}</div><div class="plot"></div></div>')
+
+
+def _header(run: RunData) -> str:
+    prov = run.provenance if isinstance(run.provenance, dict) else {}
+    bits = [f"{run.n_layers} decoder layers" if run.n_layers else None,
+            f"created {prov['created']}" if prov.get("created") else None, f"run folder {run.path.name}"]
+    return (f"<h1>medmap report: {H.esc(run.model)}</h1>"
+            f"<p>{H.esc(' · '.join(b for b in bits if b))}</p>")
+
+
+def report_html(run: RunData, figures: list[dict]) -> str:
+    """The page for a loaded run and its rendered figures (``render.render_figures``)."""
+    figs = {f["name"]: f for f in figures}
+    sections: list[tuple[str, str, str]] = []  # (anchor, nav label, html)
+    if "map" in figs:
+        sections.append(("map", "Map", "<h2>Knowledge map</h2><p class=\"note\">One lane and marker per technique; "
+                         "bars span each technique's interval(s); the purple strip counts the techniques whose "
+                         "interval covers the layer (where they agree, the localisation is most trusted).</p>"
+                         + H.img(figs["map"]["png"], "knowledge map") + _intervals_table(run)))
+    if run.findings and run.findings.get("findings"):
+        sections.append(("findings", "Findings", "<h2>Findings</h2><p class=\"note\">Claims of the paper checked "
+                         "on this model; value with its confidence interval.</p>"
+                         + findings_table(run.findings["findings"])))
+    curves = [n for n in figs if n.startswith("curves_")]
+    if curves:
+        sections.append(("curves", "Curves", "<h2>Per-layer curves</h2><p class=\"note\">Primary metric per "
+                         "technique with its CI band and smoothed curve; shaded: the chosen intervals.</p>"
+                         + "".join(f"<h3>{H.esc(n[len('curves_'):])}</h3>" + H.img(figs[n]["png"], figs[n]["caption"])
+                                   for n in curves)))
+    payload = {d: umap_payload(d, e) for d, e in run.embeddings.items() if e.get("items") and e.get("layers")}
+    if payload:
+        blocks = []
+        for d, p in payload.items():
+            static = [n for n in figs if n.startswith(f"umap_{d}_")]
+            blocks.append(f"<h3>{H.esc(d)}</h3>" + _umap_block(d, p) + (
+                "<details><summary>static small multiples</summary>"
+                + "".join(H.img(figs[n]["png"], figs[n]["caption"]) for n in static) + "</details>" if static else ""))
+        sections.append(("umap", "UMAP", "<h2>Activation geometry (2-d UMAP)</h2><p class=\"note\">Move the slider to "
+                         "change layer; hover a point for its prompt and labels.</p>" + "".join(blocks)))
+    if "collapse" in figs:
+        sections.append(("collapse", "Collapse", "<h2>Representation collapse</h2><p class=\"note\">Mean pairwise "
+                         "cosine and effective rank of the activations per layer; crosses mark flagged layers.</p>"
+                         + H.img(figs["collapse"]["png"], "collapse curves")))
+    meta = ""
+    if run.provenance is not None:
+        meta += f"<h3>Provenance</h3><pre>{H.pretty_json(run.provenance)}</pre>"
+    if run.config is not None:
+        meta += f"<h3>Resolved configuration</h3><pre>{H.pretty_json(run.config)}</pre>"
+    if run.map_json and run.map_json.get("rules"):
+        meta += f"<h3>Map rules</h3><pre>{H.pretty_json(run.map_json['rules'])}</pre>"
+    if meta:
+        sections.append(("provenance", "Provenance & config", "<h2>Provenance and configuration</h2>" + meta))
+    body = "\n".join(f'<section id="{a}">{h}</section>' for a, _, h in sections)
+    data = {"model": run.model, "umap": payload, "findings": (run.findings or {}).get("findings", []),
+            "intervals": run.intervals}
+    return H.page(f"medmap report: {run.model}", _header(run), [(a, label) for a, label, _ in sections], body,
+                  data=data, interactive=bool(payload))
+
+
+def build_report(run_dir: str | Path, *, save_figures: bool = True) -> Path:
+    """Write ``RUN/report.html`` (self-contained) and return its path.
+
+    With ``save_figures`` (default) the figures are also saved under ``RUN/figures/`` as PNG and
+    SVG, as ``write_figures`` does. Raises ``ReportError`` when ``scores.csv`` is missing."""
+    run = load_run(run_dir)
+    if run.scores is None:
+        raise ReportError(f"{run.path}: scores.csv is missing; it is the one file a report needs")
+    H.require_matplotlib()
+    figures = render_figures(run, run.path / "figures" if save_figures else None)
+    return write_text(run.path / "report.html", report_html(run, figures))
+
+
+__all__ = ["build_report", "report_html", "findings_table", "umap_payload"]

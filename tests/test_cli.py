@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from medmap.cli.main import main
+
+
+def test_concepts_json(capsys):
+    main(["concepts", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["domain"] for r in rows} >= {"age"}
+    for r in rows:
+        assert set(r) == {"domain", "n_items", "labels", "n_pairs"}
+        assert r["n_items"] > 0
+
+
+def test_export_then_validate(tmp_path, capsys):
+    f = tmp_path / "age.jsonl"
+    main(["concepts", "--export", "age", str(f)])
+    assert f.read_text().count("\n") == 606
+    main(["validate", str(f)])
+
+
+def test_bad_input_exits_nonzero_with_one_paragraph(tmp_path, capsys):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"id": "x", "domain": "age", "prompt": "p"}\n')
+    with pytest.raises(SystemExit) as e:
+        main(["validate", str(f)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "line 1" in err and "labels" in err and "Traceback" not in err
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["capture", "--model", "no-such-model", "--domain", "age", "--out", "/tmp/x"])
+    assert e.value.code == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_not_a_gguf_is_a_clear_error(tmp_path, capsys):
+    f = tmp_path / "fake.gguf"
+    f.write_bytes(b"NOPE" + b"\0" * 100)
+    with pytest.raises(SystemExit):
+        main(["capture", "--model", str(f), "--domain", "age", "--out", str(tmp_path / "o")])
+    assert "not a GGUF file" in capsys.readouterr().err
