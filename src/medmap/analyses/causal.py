@@ -21,10 +21,10 @@ class CausalOptions:
     """Items per backward pass; the CI is a bootstrap over these groups."""
     batch_size: int = 16
     """Items per forward pass for lesioning, and pairs per patching step."""
-    max_items: int = 96
+    max_items: int = 64
     """At most this many answered items per domain for saliency and lesioning (seeded sample; 0 = all)."""
-    max_pairs: int = 0
-    """At most this many patching pairs per domain (0 = all)."""
+    max_pairs: int = 48
+    """At most this many patching pairs per domain (seeded sample; 0 = all)."""
     patch_positions: str = "last"
     """last (fast path), all, or differ (needs equal token lengths)."""
     min_gap: float = 0.1

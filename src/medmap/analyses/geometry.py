@@ -33,7 +33,7 @@ class GeometryOptions:
     """Dimension of the UMAP embedding the metrics are computed in (the paper: 30)."""
     pca_dims: int = 50
     """PCA to this many dimensions before UMAP and for raw-space R^2 (0 = no PCA)."""
-    n_boot: int = 50
+    n_boot: int = 30
     """Bootstrap resamples for confidence intervals."""
     knn_k: int = 5
     """k of the k-NN label accuracy."""

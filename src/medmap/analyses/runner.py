@@ -99,14 +99,19 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
     ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores."""
     out = Path(out)
     cache = cache or Cache(out / "cache")
+    import time
+
     frames, pinfo = [], {}
+    stage_times: dict[str, float] = {}
     for cs in sets:
         for t in techniques:
             if t in ("saliency", "lesion") and not cs.answered:
                 continue
             if t == "patching" and not cs.pairs:
                 continue
+            t0 = time.perf_counter()
             df, extra = run_technique(lm, cs, t, options, cache, progress)
+            stage_times[f"{cs.domain}/{t}"] = round(time.perf_counter() - t0, 2)
             frames.append(df)
             if "embeddings" in extra:
                 write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
@@ -120,4 +125,5 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         pass
     if pinfo:
         write_json(out / "patching.json", pinfo)
+    write_json(out / "stage_times.json", stage_times)
     return scores

@@ -34,21 +34,28 @@ def with_hidden(output, hidden):
 
 
 @contextmanager
-def forward_hooks(targets: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
-    """Attach ``fn(module, args, kwargs, output) -> new output or None`` to each module."""
-    for mod, fn in targets:
-        if not isinstance(mod, nn.Module) or not callable(fn):
-            raise CaptureError(f"cannot hook {mod!r}: not a torch module with a callable")
+def _attached(registrations: list[Callable[[], object]]) -> Iterator[None]:
+    """Call each ``register()`` (returning a torch hook handle); remove every handle on exit."""
     handles = []
     try:
-        for mod, fn in targets:
-            handles.append(mod.register_forward_hook(fn, with_kwargs=True))
+        for register in registrations:
+            handles.append(register())
             _LIVE.add(handles[-1].id)
         yield
     finally:
         for h in handles:
             h.remove()
             _LIVE.discard(h.id)
+
+
+@contextmanager
+def forward_hooks(targets: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
+    """Attach ``fn(module, args, kwargs, output) -> new output or None`` to each module."""
+    for mod, fn in targets:
+        if not isinstance(mod, nn.Module) or not callable(fn):
+            raise CaptureError(f"cannot hook {mod!r}: not a torch module with a callable")
+    with _attached([lambda m=m, f=f: m.register_forward_hook(f, with_kwargs=True) for m, f in targets]):
+        yield
 
 
 @contextmanager
@@ -106,16 +113,9 @@ def retain_inputs(layers: list[nn.Module], reduce: Callable[[int, torch.Tensor],
             reduce(i, input_of(args, kwargs))
         return fn
 
-    handles = []
-    try:
-        for i, layer in enumerate(layers):
-            handles.append(layer.register_forward_pre_hook(make(i), with_kwargs=True))
-            _LIVE.add(handles[-1].id)
+    with _attached([lambda i=i, m=m: m.register_forward_pre_hook(make(i), with_kwargs=True)
+                    for i, m in enumerate(layers)]):
         yield
-    finally:
-        for h in handles:
-            h.remove()
-            _LIVE.discard(h.id)
 
 
 def layer_input(layer: nn.Module, reduce: Callable[[torch.Tensor], None]):
@@ -144,14 +144,8 @@ def grad_reducers(params: list[tuple[nn.Parameter, Callable[[torch.Tensor, nn.Pa
             p.grad = None
         return hook
 
-    handles = []
-    try:
-        for p, fn in params:
-            handles.append(p.register_post_accumulate_grad_hook(make(fn)))
+    with _attached([lambda p=p, fn=fn: p.register_post_accumulate_grad_hook(make(fn)) for p, fn in params]):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 class _Replay(nn.Module):

@@ -1,13 +1,6 @@
-"""Small helpers shared by the map modules: canonical ordering and atomic file writes."""
+"""Small helpers shared by the map modules: canonical ordering. Atomic writes come from medmap.store."""
 
 from __future__ import annotations
-
-import json
-import math
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Callable
 
 DOMAIN_ORDER = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
 TECHNIQUE_ORDER = ("geometry", "saliency", "lesion", "patching")
@@ -27,44 +20,3 @@ def domain_key(domain: str) -> tuple[int, str]:
 def technique_key(technique: str) -> tuple[int, str]:
     """Canonical position of a technique (geometry, saliency, lesion, patching, others)."""
     return order_key(technique, TECHNIQUE_ORDER)
-
-
-def atomic_write(path: str | Path, writer: Callable[[str], None]) -> Path:
-    """Call ``writer(tmp)`` on a temporary file in the target folder, then ``os.replace`` it onto
-    ``path``: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain Python values for JSON: numpy scalars unwrapped, NaN and infinities as None."""
-    if hasattr(obj, "item") and not isinstance(obj, (list, dict, str)):
-        try:
-            obj = obj.item()
-        except (TypeError, ValueError):
-            pass
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Byte-stable JSON (sorted keys, indent 2; NaN as null), written atomically."""
-    text = json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

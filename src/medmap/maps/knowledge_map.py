@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from medmap.errors import MedmapError
-from medmap.maps._common import DOMAIN_ORDER, atomic_write, domain_key, technique_key, write_json_atomic
+from medmap.maps._common import DOMAIN_ORDER, domain_key, technique_key
+from medmap.store import write_json as write_json_atomic
+from medmap.store import write_with as atomic_write
 from medmap.maps.rules import MapRules, intervals_for, smooth
 
 _GEOMETRY = {"age": "r2_umap.age", "symptoms": "silhouette_umap.category",

@@ -8,7 +8,6 @@ nothing half-written behind.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medmap.errors import ModelError
+from medmap.store.cache import file_sha256
 
 
 def cache_root() -> Path:
@@ -57,14 +57,6 @@ BUNDLED: dict[str, Bundled] = {
     )
 }
 DEFAULT_MODEL = "smollm2-135m"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_gguf(path: Path) -> bool:
