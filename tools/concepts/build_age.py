@@ -7,12 +7,14 @@ Patching pairs change only the age number, across the 18-year boundary, with the
 digits on both sides.
 """
 
-import json
 import os
-import tempfile
-from pathlib import Path
+import sys
 
-OUT = Path(__file__).resolve().parents[2] / "src" / "medmap" / "concepts" / "data" / "age.jsonl"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
+
+DOMAIN = "age"
+OUT = common.out_path(DOMAIN)
 GENDERS = ("male", "female")
 TEMPLATES = {
     "t0": ("A {age}-year-old {g} patient comes to the clinic. Legally, the patient is", "{age}-year-old"),
@@ -49,40 +51,24 @@ def build() -> list[dict]:
         for g in GENDERS:
             for t in TEMPLATES:
                 p, span = prompt(t, age, g)
-                item = {
-                    "id": f"age-{age:03d}-{g}-{t}",
-                    "domain": "age",
-                    "prompt": p,
-                    "labels": {"age": age, "gender": g},
-                    "concept": f"{age}-year-old {g}",
-                    "template": t,
-                    "span": span,
-                    "answer": status(age),
-                    "source": "legal age of majority 18 (most jurisdictions)",
-                }
+                item = common.make_item(DOMAIN, f"{age:03d}-{g}", t, p, status(age),
+                                        {"age": age, "gender": g}, f"{age}-year-old {g}", span,
+                                        "legal age of majority 18 (most jurisdictions)")
                 if t == "t0" and age in pair_map:
                     other = pair_map[age]
-                    item["pair"] = {
-                        "corrupted_prompt": prompt(t, other, g)[0],
-                        "clean_answer": status(age),
-                        "corrupted_answer": status(other),
-                    }
+                    item["pair"] = common.make_pair(prompt(t, other, g)[0], status(age), status(other))
                 items.append(item)
     return items
 
 
-def write(items: list[dict]) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=OUT.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it, ensure_ascii=False, sort_keys=True) + "\n")
-    os.replace(tmp, OUT)
+def check(items: list[dict]) -> None:
+    assert len(items) == 101 * 2 * 3
+    common.check_items(items, DOMAIN)
+    common.count_pairs(items, 20)
 
 
 if __name__ == "__main__":
     items = build()
-    assert len({i["id"] for i in items}) == len(items) == 101 * 2 * 3
-    assert sum("pair" in i for i in items) >= 20
-    write(items)
+    check(items)
+    common.write_jsonl(OUT, items, sort_keys=True)
     print(f"wrote {len(items)} items, {sum('pair' in i for i in items)} pairs to {OUT}")

@@ -16,13 +16,15 @@ Design (details and references in src/medmap/concepts/data/SOURCES_symptoms_dise
   same number of SmolLM2 tokens; the pair answers have distinct first tokens.
 """
 
-import json
 import os
-import tempfile
+import sys
 import unicodedata
-from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[2] / "src" / "medmap" / "concepts" / "data" / "diseases.jsonl"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
+
+DOMAIN = "diseases"
+OUT = common.out_path(DOMAIN)
 
 # category label -> (specialty answer, specialists answer, short source)
 CATEGORIES = {
@@ -247,15 +249,11 @@ ONE_WAY = [
     ("rabies", "psoriasis"), ("polymyalgia rheumatica", "myasthenia gravis"),
     ("Sjögren's syndrome", "seborrheic dermatitis"),
 ]
-PAIRS = {**{a: b for a, b in SWAPS}, **{b: a for a, b in SWAPS}, **dict(ONE_WAY)}
+PAIRS = common.pair_map(SWAPS, ONE_WAY)
 
 
 def prompt(t: str, d: str) -> str:
     return TEMPLATES[t][0].format(d=d)
-
-
-def category_of() -> dict[str, str]:
-    return {d: c for c, names in DISEASES.items() for d in names}
 
 
 def slug(d: str) -> str:
@@ -264,71 +262,23 @@ def slug(d: str) -> str:
     return "_".join(filter(None, "".join(ch if ch.isalnum() else "_" for ch in plain).split("_")))
 
 
+def render(c: str, d: str, t: str) -> tuple[str, str, str, str]:
+    """Prompt, span, answer and pair answer of disease d (category c) on template t."""
+    answer = CATEGORIES[c][TEMPLATES[t][1]]
+    return prompt(t, d), d, answer, answer
+
+
 def build() -> list[dict]:
-    cat = category_of()
-    items = []
-    for c, names in DISEASES.items():
-        source = CATEGORIES[c][2]
-        for d in names:
-            for t, (_, which) in TEMPLATES.items():
-                item = {
-                    "id": f"diseases-{slug(d)}-{t}",
-                    "domain": "diseases",
-                    "prompt": prompt(t, d),
-                    "labels": {"category": c},
-                    "concept": d,
-                    "template": t,
-                    "span": d,
-                    "answer": CATEGORIES[c][which],
-                    "source": source,
-                }
-                if t == PAIR_TEMPLATE and d in PAIRS:
-                    other = PAIRS[d]
-                    item["pair"] = {
-                        "corrupted_prompt": prompt(t, other),
-                        "clean_answer": CATEGORIES[c][which],
-                        "corrupted_answer": CATEGORIES[cat[other]][which],
-                    }
-                items.append(item)
-    return items
-
-
-def write(items: list[dict]) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=OUT.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it, ensure_ascii=False, sort_keys=True) + "\n")
-    os.replace(tmp, OUT)
+    return common.build_category_items(DOMAIN, DISEASES, CATEGORIES, TEMPLATES, PAIR_TEMPLATE, PAIRS, slug,
+                                       render)
 
 
 def check(items: list[dict]) -> None:
-    cat = category_of()
-    assert len(cat) == sum(len(v) for v in DISEASES.values()), "a disease is listed twice"
-    assert len(cat) >= 80 and len(DISEASES) >= 8, (len(cat), len(DISEASES))
-    assert all(len(v) >= 8 for v in DISEASES.values()), {c: len(v) for c, v in DISEASES.items()}
-    assert len({i["id"] for i in items}) == len(items) == len(cat) * len(TEMPLATES)
-    for i in items:
-        assert i["span"] in i["prompt"], i["id"]
-        assert i["answer"] and i["answer"].startswith(" "), i["id"]
-        assert not i["prompt"].endswith(" "), i["id"]
-        assert i["labels"]["category"] in CATEGORIES, i["id"]
-        if "pair" in i:
-            p = i["pair"]
-            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" "), i["id"]
-            assert p["clean_answer"] != p["corrupted_answer"], i["id"]
-            assert not p["corrupted_prompt"].endswith(" ") and p["corrupted_prompt"] != i["prompt"], i["id"]
-    assert len(PAIRS) == 2 * len(SWAPS) + len(ONE_WAY), "a disease is the clean side of two pairs"
-    for a, b in PAIRS.items():
-        assert a in cat and b in cat and cat[a] != cat[b], (a, b)
-    assert sum("pair" in i for i in items) >= 25
+    common.check_category_set(items, DOMAIN, DISEASES, CATEGORIES, TEMPLATES, SWAPS, ONE_WAY,
+                               clean_is_answer=True, noun="disease")
 
 
 if __name__ == "__main__":
     items = build()
     check(items)
-    write(items)
-    counts = {c: len(v) for c, v in DISEASES.items()}
-    print(f"wrote {len(items)} items ({len(category_of())} diseases, {len(counts)} categories), "
-          f"{sum('pair' in i for i in items)} pairs to {OUT}")
-    print("per category:", counts)
+    common.write_category_set(items, OUT, DISEASES, "diseases")

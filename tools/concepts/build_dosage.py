@@ -22,14 +22,14 @@ Run:  python tools/concepts/build_dosage.py
 """
 
 import collections
-import json
 import os
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
 
 DOMAIN = "dosage"
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                        "src", "medmap", "concepts", "data", "dosage.jsonl")
+OUT_PATH = str(common.out_path(DOMAIN))
 
 # unit label -> (short form used in text and in the unit answer, long form used in t2)
 UNITS = {
@@ -368,45 +368,17 @@ def build_items():
         for template, frame in TEMPLATES.items():
             if template not in answers:
                 continue
-            item = {
-                "id": "%s-%s-%s" % (DOMAIN, d.key, template),
-                "domain": DOMAIN,
-                "prompt": frame.format(dp=d.phrase, amount=d.amount, unit_short=short,
-                                       unit_long=long_),
-                "answer": answers[template],
-                "labels": {"drug": d.drug, "unit": d.unit, "route": d.route,
-                           "frequency": d.frequency, "indication": d.indication,
-                           "amount": d.amount},
-                "concept": "%s %s %s" % (d.phrase, d.amount, short),
-                "span": d.phrase,
-                "template": template,
-                "source": d.source,
-            }
+            item = common.make_item(
+                DOMAIN, d.key, template,
+                frame.format(dp=d.phrase, amount=d.amount, unit_short=short, unit_long=long_),
+                answers[template],
+                {"drug": d.drug, "unit": d.unit, "route": d.route, "frequency": d.frequency,
+                 "indication": d.indication, "amount": d.amount},
+                "%s %s %s" % (d.phrase, d.amount, short), d.phrase, d.source)
             items.append(item)
             by_key[(template, d.key)] = item
-    for template, clean, corrupt in PAIRS:
-        a = by_key[(template, clean)]
-        b = by_key[(template, corrupt)]
-        a["pair"] = {"corrupted_prompt": b["prompt"], "clean_answer": a["answer"],
-                     "corrupted_answer": b["answer"]}
+    common.attach_pairs(by_key, (((t, clean), (t, corrupt)) for t, clean, corrupt in PAIRS))
     return items
-
-
-def write_jsonl(path, items):
-    """Write one JSON object per line, atomically (temp file in the same folder, then replace)."""
-    path = os.path.abspath(path)
-    text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,37 +401,21 @@ def self_check(items):
         if d.frequency_answer is None:
             assert d.frequency in ("as needed", "single dose"), d.key
     assert len({d.unit for d in ds}) >= 5
-    ids = [it["id"] for it in items]
-    assert len(ids) == len(set(ids)), "duplicate ids"
-    templates = collections.defaultdict(set)
+    common.check_items(items, DOMAIN)
+    phrases = {d.phrase for d in ds}
     for it in items:
-        for key in ("id", "domain", "prompt", "labels", "concept", "span", "template",
-                    "answer", "source"):
-            assert key in it and it[key] != "", (it["id"], key)
         for label in ("drug", "unit", "route", "frequency"):
             assert it["labels"].get(label), (it["id"], label)
-        assert it["domain"] == DOMAIN
-        assert it["span"] in it["prompt"], it["id"]
         assert it["prompt"].count(it["span"]) == 1, it["id"]
-        assert it["prompt"] == it["prompt"].rstrip(), "trailing space: " + it["id"]
-        assert it["answer"].startswith(" ") and it["answer"].strip(), it["id"]
         if it["template"] == "t0":
             assert it["prompt"].endswith(" " + it["labels"]["amount"])
             assert it["answer"] == " " + UNITS[it["labels"]["unit"]][0]
-        templates[it["concept"]].add(it["template"])
         if "pair" in it:
-            p = it["pair"]
-            assert set(p) == {"corrupted_prompt", "clean_answer", "corrupted_answer"}
-            assert p["clean_answer"] == it["answer"]
-            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" ")
-            assert p["clean_answer"] != p["corrupted_answer"], it["id"]
             # only the drug phrase changes: the frames around the span are identical
-            prefix, suffix = it["prompt"].split(it["span"])
-            other = [d.phrase for d in ds if p["corrupted_prompt"] == prefix + d.phrase + suffix]
-            assert len(other) == 1, "corruption changes more than the drug phrase: " + it["id"]
-    assert all(len(t) >= 3 for t in templates.values()), "need >= 3 templates per dose"
-    n_pairs = sum(1 for it in items if "pair" in it)
-    assert n_pairs >= 25, "need at least 25 patching pairs, have %d" % n_pairs
+            assert common.corrupted_span(it) in phrases, \
+                "corruption changes more than the drug phrase: " + it["id"]
+    common.check_templates_per_concept(items, 3, "dose")
+    n_pairs = common.count_pairs(items, 25)
     assert len({(t, c) for t, c, _ in PAIRS}) == len(PAIRS), "one pair per item"
     return n_pairs
 
@@ -467,10 +423,7 @@ def self_check(items):
 def main():
     items = build_items()
     n_pairs = self_check(items)
-    write_jsonl(OUT_PATH, items)
-    with open(OUT_PATH, encoding="utf-8") as f:
-        back = [json.loads(line) for line in f if line.strip()]
-    assert back == items
+    common.write_jsonl(OUT_PATH, items)
     print("wrote %d items (%d drug-dose facts, %d pairs) to %s"
           % (len(items), len(DOSES), n_pairs, os.path.relpath(OUT_PATH)), file=sys.stderr)
 

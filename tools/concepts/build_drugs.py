@@ -23,14 +23,14 @@ Run:  python tools/concepts/build_drugs.py
 """
 
 import collections
-import json
 import os
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
 
 DOMAIN = "drugs"
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                        "src", "medmap", "concepts", "data", "drugs.jsonl")
+OUT_PATH = str(common.out_path(DOMAIN))
 
 # Pharmacological class (label) -> how the class is named as an answer (plural).
 CLASSES = {
@@ -289,24 +289,12 @@ def build_items():
     for drug in DRUGS:
         name, cls, specialty, atc, indication = drug
         for template, frame in TEMPLATES.items():
-            item = {
-                "id": "%s-%s-%s" % (DOMAIN, slug(name), template),
-                "domain": DOMAIN,
-                "prompt": frame.format(drug=name),
-                "answer": answer_for(template, drug),
-                "labels": {"mechanism": cls, "specialty": specialty},
-                "concept": name,
-                "span": name,
-                "template": template,
-                "source": "WHO ATC %s; main indication: %s" % (atc, indication),
-            }
+            item = common.make_item(DOMAIN, slug(name), template, frame.format(drug=name),
+                             answer_for(template, drug), {"mechanism": cls, "specialty": specialty},
+                             name, name, "WHO ATC %s; main indication: %s" % (atc, indication))
             items.append(item)
             by_key[(template, name)] = item
-    for template, clean, corrupt in PAIRS:
-        a = by_key[(template, clean)]
-        b = by_key[(template, corrupt)]
-        a["pair"] = {"corrupted_prompt": b["prompt"], "clean_answer": a["answer"],
-                     "corrupted_answer": b["answer"]}
+    common.attach_pairs(by_key, (((t, clean), (t, corrupt)) for t, clean, corrupt in PAIRS))
     return items
 
 
@@ -337,23 +325,6 @@ def contingency_markdown(drugs=DRUGS):
     return "\n".join(lines)
 
 
-def write_jsonl(path, items):
-    """Write one JSON object per line, atomically (temp file in the same folder, then replace)."""
-    path = os.path.abspath(path)
-    text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------------
 # Self-check (runs every time the script runs, before anything is written).
 # ---------------------------------------------------------------------------------------------
@@ -378,33 +349,13 @@ def self_check(items):
     for name, cls, specialty, atc, indication in DRUGS:
         per_specialty[specialty].add(cls)
     assert sum(1 for s in per_specialty.values() if len(s) >= 2) >= 8
-    ids = [it["id"] for it in items]
-    assert len(ids) == len(set(ids)), "duplicate ids"
-    templates = collections.defaultdict(set)
+    common.check_items(items, DOMAIN, distinct_first_word=True)
     for it in items:
-        for key in ("id", "domain", "prompt", "labels", "concept", "span", "template",
-                    "answer", "source"):
-            assert key in it and it[key] != "", (it["id"], key)
-        assert it["domain"] == DOMAIN
-        assert it["span"] in it["prompt"], it["id"]
-        assert it["prompt"] == it["prompt"].rstrip(), "trailing space: " + it["id"]
-        assert it["answer"].startswith(" ") and it["answer"].strip(), it["id"]
-        templates[it["concept"]].add(it["template"])
         if "pair" in it:
-            p = it["pair"]
-            assert set(p) == {"corrupted_prompt", "clean_answer", "corrupted_answer"}
-            assert p["clean_answer"] == it["answer"]
-            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" ")
-            assert p["clean_answer"].split()[0] != p["corrupted_answer"].split()[0], it["id"]
-            assert p["corrupted_prompt"] != it["prompt"]
             # only the drug name changes
-            prefix, suffix = it["prompt"].split(it["span"])
-            middle = p["corrupted_prompt"][len(prefix):len(p["corrupted_prompt"]) - len(suffix)]
-            assert prefix + middle + suffix == p["corrupted_prompt"], it["id"]
-            assert middle in names, it["id"]
-    assert all(len(t) >= 3 for t in templates.values()), "need >= 3 templates per drug"
-    n_pairs = sum(1 for it in items if "pair" in it)
-    assert n_pairs >= 25, "need at least 25 patching pairs, have %d" % n_pairs
+            assert common.corrupted_span(it) in names, it["id"]
+    common.check_templates_per_concept(items, 3, "drug")
+    n_pairs = common.count_pairs(items, 25)
     assert len({(t, c) for t, c, _ in PAIRS}) == len(PAIRS), "one pair per item"
     return n_pairs
 
@@ -412,10 +363,7 @@ def self_check(items):
 def main():
     items = build_items()
     n_pairs = self_check(items)
-    write_jsonl(OUT_PATH, items)
-    with open(OUT_PATH, encoding="utf-8") as f:
-        back = [json.loads(line) for line in f if line.strip()]
-    assert back == items
+    common.write_jsonl(OUT_PATH, items)
     if "--table" in sys.argv:
         print(contingency_markdown())
     print("wrote %d items (%d drugs x %d templates, %d classes, %d specialties, %d pairs) to %s"

@@ -19,15 +19,15 @@ Standard library only; output is byte-stable across runs and written atomically.
 Run:  python tools/concepts/build_progression.py
 """
 
-import json
 import os
 import re
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
 
 DOMAIN = "progression"
-OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                        "src", "medmap", "concepts", "data", "progression.jsonl")
+OUT_PATH = str(common.out_path(DOMAIN))
 
 ANSWER_WORDS = ("none", "mild", "moderate", "severe", "end-stage")
 
@@ -346,42 +346,15 @@ def build_items():
             for stage, (ref, clinical, lay) in enumerate(d["stages"]):
                 span = clinical if template in CLINICIAN_TEMPLATES else lay
                 severity = d["severity"][stage]
-                item = {
-                    "id": "%s-%s_stage%d-%s" % (DOMAIN, d["slug"], stage, template),
-                    "domain": DOMAIN,
-                    "prompt": frame.format(v=span),
-                    "answer": " " + severity,
-                    "labels": {"disease": d["label"], "stage": stage, "severity": severity},
-                    "concept": "%s stage %d" % (d["label"], stage),
-                    "span": span,
-                    "template": template,
-                    "source": "%s: %s" % (d["system"], ref),
-                }
+                item = common.make_item(
+                    DOMAIN, "%s_stage%d" % (d["slug"], stage), template, frame.format(v=span),
+                    " " + severity, {"disease": d["label"], "stage": stage, "severity": severity},
+                    "%s stage %d" % (d["label"], stage), span, "%s: %s" % (d["system"], ref))
                 items.append(item)
                 by_key[(d["slug"], template, stage)] = item
-    for slug, template, clean, corrupt in PAIRS:
-        a = by_key[(slug, template, clean)]
-        b = by_key[(slug, template, corrupt)]
-        a["pair"] = {"corrupted_prompt": b["prompt"], "clean_answer": a["answer"],
-                     "corrupted_answer": b["answer"]}
+    common.attach_pairs(by_key, (((slug, t, clean), (slug, t, corrupt))
+                                 for slug, t, clean, corrupt in PAIRS))
     return items
-
-
-def write_jsonl(path, items):
-    """Write one JSON object per line, atomically (temp file in the same folder, then replace)."""
-    path = os.path.abspath(path)
-    text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,36 +382,16 @@ def self_check(items):
             for text in (clinical, lay):
                 bad = FORBIDDEN_IN_VIGNETTE.search(text)
                 assert bad is None, "vignette gives the answer away (%r): %s" % (bad, text)
-    ids = [it["id"] for it in items]
-    assert len(ids) == len(set(ids)), "duplicate ids"
-    per_concept = {}
+    common.check_items(items, DOMAIN)
     for it in items:
-        for key in ("id", "domain", "prompt", "labels", "concept", "span", "template",
-                    "answer", "source"):
-            assert key in it and it[key] != "", (it["id"], key)
-        assert it["domain"] == DOMAIN
-        assert it["span"] in it["prompt"], it["id"]
-        assert it["prompt"] == it["prompt"].rstrip(), "trailing space: " + it["id"]
-        assert it["answer"].startswith(" ") and it["answer"].strip(), it["id"]
         assert it["answer"].strip() in ANSWER_WORDS, it["id"]
         assert isinstance(it["labels"]["stage"], int) and 0 <= it["labels"]["stage"] <= 9
-        per_concept.setdefault(it["concept"], set()).add(it["template"])
         if "pair" in it:
-            p = it["pair"]
-            assert set(p) == {"corrupted_prompt", "clean_answer", "corrupted_answer"}
-            assert p["clean_answer"] == it["answer"]
-            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" ")
-            assert p["clean_answer"] != p["corrupted_answer"], it["id"]
-            assert p["corrupted_prompt"] != it["prompt"]
-            assert p["corrupted_prompt"] == p["corrupted_prompt"].rstrip()
             # the corrupted prompt is the same frame with only the vignette swapped
-            prefix, suffix = it["prompt"].split(it["span"])
-            assert p["corrupted_prompt"].startswith(prefix), it["id"]
-            assert p["corrupted_prompt"].endswith(suffix), it["id"]
+            assert common.corrupted_span(it) is not None, it["id"]
+    per_concept = common.check_templates_per_concept(items, 3, "stage")
     assert len(per_concept) == 10 * len(DISEASES)
-    assert all(len(t) >= 3 for t in per_concept.values()), "need >= 3 templates per stage"
-    n_pairs = sum(1 for it in items if "pair" in it)
-    assert n_pairs >= 25, "need at least 25 patching pairs, have %d" % n_pairs
+    n_pairs = common.count_pairs(items, 25)
     assert len(PAIRS) == len(set(PAIRS)), "duplicate pair"
     return n_pairs
 
@@ -446,11 +399,7 @@ def self_check(items):
 def main():
     items = build_items()
     n_pairs = self_check(items)
-    write_jsonl(OUT_PATH, items)
-    # read back: the file must parse and equal what was built
-    with open(OUT_PATH, encoding="utf-8") as f:
-        back = [json.loads(line) for line in f if line.strip()]
-    assert back == items
+    common.write_jsonl(OUT_PATH, items)  # also reads the file back and compares
     print("wrote %d items (%d diseases x 10 stages x 3 templates, %d pairs) to %s"
           % (len(items), len(DISEASES), n_pairs, os.path.relpath(OUT_PATH)), file=sys.stderr)
 

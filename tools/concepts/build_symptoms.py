@@ -17,12 +17,14 @@ Design (details and references in src/medmap/concepts/data/SOURCES_symptoms_dise
   the same number of SmolLM2 tokens; the pair answers are single words with distinct first tokens.
 """
 
-import json
 import os
-import tempfile
-from pathlib import Path
+import sys
 
-OUT = Path(__file__).resolve().parents[2] / "src" / "medmap" / "concepts" / "data" / "symptoms.jsonl"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+import _common as common  # noqa: E402
+
+DOMAIN = "symptoms"
+OUT = common.out_path(DOMAIN)
 
 # category label -> (answer continuation, single-word answer for patching pairs, short source)
 CATEGORIES = {
@@ -185,7 +187,7 @@ ONE_WAY = [
     ("urgent urination", "joint pain"), ("inability to urinate", "stridor"), ("foamy urine", "lower back pain"),
     ("scrotal swelling", "sputum production"),
 ]
-PAIRS = {**{a: b for a, b in SWAPS}, **{b: a for a, b in SWAPS}, **dict(ONE_WAY)}
+PAIRS = common.pair_map(SWAPS, ONE_WAY)
 
 
 def cap(s: str) -> str:
@@ -198,80 +200,27 @@ def prompt(t: str, s: str) -> tuple[str, str]:
     return text, (cap(s) if t == "t0" else s)
 
 
-def category_of() -> dict[str, str]:
-    return {s: c for c, names in SYMPTOMS.items() for s in names}
-
-
 def slug(s: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in s.lower()).strip("_")
 
 
+def render(c: str, s: str, t: str) -> tuple[str, str, str, str]:
+    """Prompt, span, answer and pair answer of symptom s (category c) on template t."""
+    p, span = prompt(t, s)
+    return p, span, CATEGORIES[c][0], CATEGORIES[c][1]
+
+
 def build() -> list[dict]:
-    cat = category_of()
-    items = []
-    for c, names in SYMPTOMS.items():
-        answer, _, source = CATEGORIES[c]
-        for s in names:
-            for t in TEMPLATES:
-                p, span = prompt(t, s)
-                item = {
-                    "id": f"symptoms-{slug(s)}-{t}",
-                    "domain": "symptoms",
-                    "prompt": p,
-                    "labels": {"category": c},
-                    "concept": s,
-                    "template": t,
-                    "span": span,
-                    "answer": answer,
-                    "source": source,
-                }
-                if t == PAIR_TEMPLATE and s in PAIRS:
-                    other = PAIRS[s]
-                    item["pair"] = {
-                        "corrupted_prompt": prompt(t, other)[0],
-                        "clean_answer": CATEGORIES[c][1],
-                        "corrupted_answer": CATEGORIES[cat[other]][1],
-                    }
-                items.append(item)
-    return items
-
-
-def write(items: list[dict]) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=OUT.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it, ensure_ascii=False, sort_keys=True) + "\n")
-    os.replace(tmp, OUT)
+    return common.build_category_items(DOMAIN, SYMPTOMS, CATEGORIES, TEMPLATES, PAIR_TEMPLATE, PAIRS, slug,
+                                       render)
 
 
 def check(items: list[dict]) -> None:
-    cat = category_of()
-    assert len(cat) == sum(len(v) for v in SYMPTOMS.values()), "a symptom is listed twice"
-    assert len(cat) >= 80 and len(SYMPTOMS) >= 8, (len(cat), len(SYMPTOMS))
-    assert all(len(v) >= 8 for v in SYMPTOMS.values()), {c: len(v) for c, v in SYMPTOMS.items()}
-    assert len({i["id"] for i in items}) == len(items) == len(cat) * len(TEMPLATES)
-    for i in items:
-        assert i["span"] in i["prompt"], i["id"]
-        assert i["answer"] and i["answer"].startswith(" "), i["id"]
-        assert not i["prompt"].endswith(" "), i["id"]
-        assert i["labels"]["category"] in CATEGORIES, i["id"]
-        if "pair" in i:
-            p = i["pair"]
-            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" "), i["id"]
-            assert p["clean_answer"] != p["corrupted_answer"], i["id"]
-            assert not p["corrupted_prompt"].endswith(" ") and p["corrupted_prompt"] != i["prompt"], i["id"]
-    assert len(PAIRS) == 2 * len(SWAPS) + len(ONE_WAY), "a symptom is the clean side of two pairs"
-    for a, b in PAIRS.items():
-        assert a in cat and b in cat and cat[a] != cat[b], (a, b)
-    assert sum("pair" in i for i in items) >= 25
+    common.check_category_set(items, DOMAIN, SYMPTOMS, CATEGORIES, TEMPLATES, SWAPS, ONE_WAY,
+                               clean_is_answer=False, noun="symptom")
 
 
 if __name__ == "__main__":
     items = build()
     check(items)
-    write(items)
-    counts = {c: len(v) for c, v in SYMPTOMS.items()}
-    print(f"wrote {len(items)} items ({len(category_of())} symptoms, {len(counts)} categories), "
-          f"{sum('pair' in i for i in items)} pairs to {OUT}")
-    print("per category:", counts)
+    common.write_category_set(items, OUT, SYMPTOMS, "symptoms")

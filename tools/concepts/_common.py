@@ -1,0 +1,228 @@
+"""Helpers shared by the concept-set builders in this folder (standard library only).
+
+The builders are run as scripts (`python tools/concepts/build_X.py`); each puts this folder on
+sys.path (Python does so too for a script, but not when a builder is imported from elsewhere) and
+imports this module as `common`.
+
+What lives here:
+- where the data files go (`DATA_DIR`, `out_path`) and how they are written (`write_jsonl`:
+  atomic, mode 0644, read back and compared with what was built);
+- how an item and its patching pair are put together (`make_item`, `make_pair`, `attach_pairs`),
+  so that every set has the same fields in the same order;
+- the self-checks that every concept set must pass (`check_items`, `check_unique_ids`,
+  `check_templates_per_concept`, `count_pairs`, `corrupted_span`), and the checks of the
+  category sets built from a category -> names table with swap tables for the pairs
+  (`pair_map`, `category_of`, `build_category_items`, `check_category_set`,
+  `write_category_set`: symptoms, diseases).
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "src" / "medmap" / "concepts" / "data"
+
+ITEM_KEYS = ("id", "domain", "prompt", "labels", "concept", "span", "template", "answer", "source")
+PAIR_KEYS = {"corrupted_prompt", "clean_answer", "corrupted_answer"}
+
+
+def out_path(domain: str) -> Path:
+    """The data file of a concept set: src/medmap/concepts/data/<domain>.jsonl."""
+    return DATA_DIR / (domain + ".jsonl")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+def read_jsonl(path) -> list:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, items, sort_keys=False):
+    """Write one JSON object per line, atomically (temp file in the same folder, then replace),
+    then read the file back and check that it equals `items`.
+
+    `sort_keys` orders the keys of every object; without it they keep the order they were built in.
+    """
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    text = "".join(json.dumps(it, ensure_ascii=False, sort_keys=sort_keys) + "\n" for it in items)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be readable
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    assert read_jsonl(path) == items, "read-back differs from what was built: " + path
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+def make_item(domain, key, template, prompt, answer, labels, concept, span, source) -> dict:
+    """One concept item, id "<domain>-<key>-<template>", fields in the order the sets use."""
+    return {
+        "id": "%s-%s-%s" % (domain, key, template),
+        "domain": domain,
+        "prompt": prompt,
+        "answer": answer,
+        "labels": labels,
+        "concept": concept,
+        "span": span,
+        "template": template,
+        "source": source,
+    }
+
+
+def make_pair(corrupted_prompt, clean_answer, corrupted_answer) -> dict:
+    return {"corrupted_prompt": corrupted_prompt, "clean_answer": clean_answer,
+            "corrupted_answer": corrupted_answer}
+
+
+def attach_pairs(by_key, pairs):
+    """For each (clean key, corrupted key) in `pairs`, give the clean item of `by_key` a pair whose
+    corrupted side is the other item's prompt and answer."""
+    for clean, corrupt in pairs:
+        a = by_key[clean]
+        b = by_key[corrupt]
+        a["pair"] = make_pair(b["prompt"], a["answer"], b["answer"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-checks (run by every builder before anything is written)
+# ---------------------------------------------------------------------------------------------
+
+def check_unique_ids(items):
+    ids = [it["id"] for it in items]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+
+
+def check_items(items, domain, clean_is_answer=True, distinct_first_word=False):
+    """The contract every concept item keeps: unique id, all fields present and non-empty, the
+    span inside the prompt, no trailing space, answers starting with a space; for a patching pair
+    exactly the three pair fields, answers starting with a space and differing from each other,
+    and a corrupted prompt without trailing space that differs from the clean one.
+
+    clean_is_answer: the pair's clean answer is the item's answer (symptoms answer the pair with a
+    shorter word). distinct_first_word: the two pair answers differ already in their first word.
+    """
+    check_unique_ids(items)
+    for it in items:
+        for key in ITEM_KEYS:
+            assert key in it and it[key] != "", (it["id"], key)
+        assert it["domain"] == domain, it["id"]
+        assert it["span"] in it["prompt"], it["id"]
+        assert it["prompt"] == it["prompt"].rstrip(), "trailing space: " + it["id"]
+        assert it["answer"].startswith(" ") and it["answer"].strip(), it["id"]
+        if "pair" in it:
+            p = it["pair"]
+            assert set(p) == PAIR_KEYS, it["id"]
+            if clean_is_answer:
+                assert p["clean_answer"] == it["answer"], it["id"]
+            assert p["clean_answer"].startswith(" ") and p["corrupted_answer"].startswith(" "), it["id"]
+            assert p["clean_answer"] != p["corrupted_answer"], it["id"]
+            if distinct_first_word:
+                assert p["clean_answer"].split()[0] != p["corrupted_answer"].split()[0], it["id"]
+            assert p["corrupted_prompt"] != it["prompt"], it["id"]
+            assert p["corrupted_prompt"] == p["corrupted_prompt"].rstrip(), "trailing space: " + it["id"]
+
+
+def corrupted_span(it):
+    """What stands in place of the span in the item's corrupted prompt, or None when the corrupted
+    prompt differs from the clean one outside the span. The span must occur once in the prompt."""
+    prefix, suffix = it["prompt"].split(it["span"])
+    corrupted = it["pair"]["corrupted_prompt"]
+    if (len(corrupted) < len(prefix) + len(suffix) or not corrupted.startswith(prefix)
+            or not corrupted.endswith(suffix)):
+        return None
+    return corrupted[len(prefix):len(corrupted) - len(suffix)]
+
+
+def check_templates_per_concept(items, minimum=3, what="concept"):
+    templates = {}
+    for it in items:
+        templates.setdefault(it["concept"], set()).add(it["template"])
+    assert all(len(t) >= minimum for t in templates.values()), \
+        "need >= %d templates per %s" % (minimum, what)
+    return templates
+
+
+def count_pairs(items, minimum=25) -> int:
+    n_pairs = sum(1 for it in items if "pair" in it)
+    assert n_pairs >= minimum, "need at least %d patching pairs, have %d" % (minimum, n_pairs)
+    return n_pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# Category sets: category -> names, with patching pairs from swap tables (symptoms, diseases)
+# ---------------------------------------------------------------------------------------------
+
+def pair_map(swaps, one_way) -> dict:
+    """clean name -> corrupted name: SWAPS both ways, ONE_WAY clean -> corrupted only."""
+    return {**{a: b for a, b in swaps}, **{b: a for a, b in swaps}, **dict(one_way)}
+
+
+def category_of(groups) -> dict:
+    """name -> category, from category -> names."""
+    return {name: c for c, names in groups.items() for name in names}
+
+
+def build_category_items(domain, groups, categories, templates, pair_template, pairs, slug, render):
+    """Items of a category set: one per name (of `groups`, category -> names) and template, labelled
+    with the category; the name's item on `pair_template` gets the patching pair of `pairs` (clean
+    name -> corrupted name). `categories` maps a category to a tuple whose third field is the
+    source; render(category, name, template) gives (prompt, span, answer, pair answer)."""
+    cat = category_of(groups)
+    items = []
+    for c, names in groups.items():
+        for name in names:
+            for t in templates:
+                prompt, span, answer, pair_answer = render(c, name, t)
+                item = make_item(domain, slug(name), t, prompt, answer, {"category": c}, name, span,
+                                 categories[c][2])
+                if t == pair_template and name in pairs:
+                    other = pairs[name]
+                    other_prompt, _, _, other_answer = render(cat[other], other, t)
+                    item["pair"] = make_pair(other_prompt, pair_answer, other_answer)
+                items.append(item)
+    return items
+
+
+def check_category_set(items, domain, groups, categories, templates, swaps, one_way,
+                       clean_is_answer=True, noun="name"):
+    """Self-check of a category set: every name in one category only, at least 80 names in at
+    least 8 categories of at least 8 names, one item per name and template, items that keep the
+    contract of `check_items` with a known category label, each name the clean side of one pair
+    at most, pairs across categories, at least 25 pairs."""
+    cat = category_of(groups)
+    pairs = pair_map(swaps, one_way)
+    assert len(cat) == sum(len(v) for v in groups.values()), "a %s is listed twice" % noun
+    assert len(cat) >= 80 and len(groups) >= 8, (len(cat), len(groups))
+    assert all(len(v) >= 8 for v in groups.values()), {c: len(v) for c, v in groups.items()}
+    assert len(items) == len(cat) * len(templates)
+    check_items(items, domain, clean_is_answer=clean_is_answer)
+    for i in items:
+        assert i["labels"]["category"] in categories, i["id"]
+    assert len(pairs) == 2 * len(swaps) + len(one_way), "a %s is the clean side of two pairs" % noun
+    for a, b in pairs.items():
+        assert a in cat and b in cat and cat[a] != cat[b], (a, b)
+    count_pairs(items, 25)
+
+
+def write_category_set(items, path, groups, what):
+    """Write a checked category set (keys sorted) and say what was written: `what` names the
+    entries ("symptoms"), `groups` is the category -> names table."""
+    write_jsonl(path, items, sort_keys=True)
+    counts = {c: len(v) for c, v in groups.items()}
+    print(f"wrote {len(items)} items ({sum(counts.values())} {what}, {len(counts)} categories), "
+          f"{sum('pair' in i for i in items)} pairs to {path}")
+    print("per category:", counts)
