@@ -21,9 +21,9 @@ class CausalOptions:
     """Items per backward pass; the CI is a bootstrap over these groups."""
     batch_size: int = 16
     """Items per forward pass for lesioning, and pairs per patching step."""
-    max_items: int = 64
+    max_items: int = 48
     """At most this many answered items per domain for saliency and lesioning (seeded sample; 0 = all)."""
-    max_pairs: int = 48
+    max_pairs: int = 40
     """At most this many patching pairs per domain (seeded sample; 0 = all)."""
     patch_positions: str = "last"
     """last (fast path), all, or differ (needs equal token lengths)."""

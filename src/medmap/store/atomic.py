@@ -20,6 +20,7 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
         writer(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary shareable files
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,0 +1,55 @@
+"""A run killed with SIGKILL at several points resumes to the same result as an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from medmap.concepts import load_builtin, to_jsonl
+from tiny import tiny_model
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    lm = tiny_model("llama")
+    lm.model.save_pretrained(d / "model")
+    lm.tokenizer.save_pretrained(d / "model")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    (d / "c.jsonl").write_text(to_jsonl(sym))
+    cfg = {"domains": ["symptoms"], "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion", "patching"],
+           "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},
+                       "causal": {"max_items": 8, "max_pairs": 6, "n_boot": 20}}}
+    (d / "run.yaml").write_text(yaml.safe_dump(cfg))
+    return d
+
+
+def _cmd(d, out):
+    return [sys.executable, "-m", "medmap", "run", "--model", str(d / "model"), "--config", str(d / "run.yaml"),
+            "--out", str(out)]
+
+
+def test_sigkill_then_resume_gives_the_same_map(setup):
+    d = setup
+    ref = d / "ref"
+    subprocess.run(_cmd(d, ref), check=True, capture_output=True)
+    for n_entries in (1, 2):  # kill once one, then two, cache entries are sealed
+        out = d / f"killed{n_entries}"
+        p = subprocess.Popen(_cmd(d, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        deadline = time.time() + 240
+        while time.time() < deadline and p.poll() is None:
+            if len(list((out / "cache").glob("*/*/manifest.json"))) >= n_entries:
+                break
+            time.sleep(0.2)
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        assert not (out / "DONE.json").exists()
+        subprocess.run(_cmd(d, out), check=True, capture_output=True)
+        assert (out / "map.csv").read_bytes() == (ref / "map.csv").read_bytes()
+        assert (out / "scores.csv").read_bytes() == (ref / "scores.csv").read_bytes()
