@@ -37,3 +37,12 @@ def test_patching_nothing_reproduces_corrupted(tiny_llama):
     ref = patch_positions(tiny_llama, [PAIRS[1]], layers=[], positions="all")
     assert out["ld_patched"].shape == (3, 0)
     torch.testing.assert_close(out["ld_corrupted"][1:2], ref["ld_corrupted"], atol=1e-4, rtol=1e-4)
+
+
+def test_single_position_offset_zero_is_last_token(tiny):
+    a = patch_positions(tiny, [PAIRS[1]], positions=0)
+    b = patch_last(tiny, [PAIRS[1]])
+    torch.testing.assert_close(a["ld_patched"], b["ld_patched"], atol=1e-4, rtol=1e-4)
+    digit = len("A 16-year-old patient is") - 3  # offset of the differing digit token (byte tokens + BOS)
+    c = patch_positions(tiny, [PAIRS[1]], positions=digit)  # patching the differing token instead
+    assert not torch.allclose(c["ld_patched"], b["ld_patched"], atol=1e-4)

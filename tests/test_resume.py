@@ -46,9 +46,11 @@ def test_sigkill_then_resume_gives_the_same_map(setup):
             if len(list((out / "cache").glob("*/*/manifest.json"))) >= n_entries:
                 break
             time.sleep(0.2)
-        if p.poll() is None:
+        killed = p.poll() is None
+        if killed:
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+        assert killed, "the run finished before it could be killed"
         assert not (out / "DONE.json").exists()
         subprocess.run(_cmd(d, out), check=True, capture_output=True)
         assert (out / "map.csv").read_bytes() == (ref / "map.csv").read_bytes()

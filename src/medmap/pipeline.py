@@ -62,13 +62,20 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     _check_keys(an, [f.name for f in fields(AnalyzeOptions)], f"{where}: analyze")
     g = dict(an.pop("geometry", {}) or {})
     c = dict(an.pop("causal", {}) or {})
+    j = dict(an.pop("judge", {}) or {})
     _check_keys(g, [f.name for f in fields(GeometryOptions)], f"{where}: analyze.geometry")
     _check_keys(c, [f.name for f in fields(CausalOptions)], f"{where}: analyze.causal")
+    from medmap.analyses.judge import JudgeOptions
+
+    _check_keys(j, [f.name for f in fields(JudgeOptions)], f"{where}: analyze.judge")
+    j.setdefault("seed", seed)
+    if isinstance(j.get("layers"), list):
+        j["layers"] = tuple(j["layers"])
     seed = int(d.get("seed", 0))
     g.setdefault("seed", seed)
     c.setdefault("seed", seed)
     try:
-        opts = AnalyzeOptions(geometry=GeometryOptions(**g), causal=CausalOptions(**c), **an)
+        opts = AnalyzeOptions(geometry=GeometryOptions(**g), causal=CausalOptions(**c), judge=JudgeOptions(**j), **an)
     except TypeError as e:
         raise ConfigError(f"{where}: {e}") from None
     for key in ("domains", "techniques"):

@@ -27,6 +27,9 @@ class CausalOptions:
     """At most this many patching pairs per domain (seeded sample; 0 = all)."""
     patch_positions: str = "last"
     """last (fast path), all, or differ (needs equal token lengths)."""
+    per_position: int = 0
+    """Also patch single positions: the last prompt token and the k-1 before it (layer x position grid,
+    metrics ``recovery.pos-<offset>``; pairs of equal token length only). 0 = off."""
     min_gap: float = 0.1
     """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats)."""
     n_boot: int = 200
@@ -73,14 +76,16 @@ def lesion(lm, cs, o: CausalOptions, on_step=None):
     return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="lesion")
 
 
-def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None) -> dict[str, torch.Tensor]:
+def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None,
+                positions=None) -> dict[str, torch.Tensor]:
+    positions = o.patch_positions if positions is None else positions
     parts = []
     for s in range(0, len(pairs), o.batch_size):
         chunk = pairs[s:s + o.batch_size]
-        if o.patch_positions == "last":
+        if positions == "last":
             parts.append(patch_last(lm, chunk, layers))
         else:
-            parts.append(patch_positions(lm, chunk, layers, o.patch_positions))
+            parts.append(patch_positions(lm, chunk, layers, positions))
         if on_step:
             on_step(len(chunk))
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
@@ -116,6 +121,18 @@ def patching(lm, cs, o: CausalOptions, on_step=None):
     rows = per_unit_curves(rec, "recovery", o.n_boot, o.seed)
     v, lo, hi = mean_ci((r["ld_clean"] - r["ld_corrupted"]).numpy()[ok], o.n_boot, o.seed)
     rows += [{"metric": "ld_gap", "layer": l, "value": v, "ci_low": lo, "ci_high": hi} for l in range(lm.n_layers)]
+    if o.per_position > 0:
+        from medmap.capture.batching import tokenize
+
+        same = [i for i, p in enumerate(pairs) if ok[i] and
+                len(tokenize(lm.tokenizer, p.clean)) == len(tokenize(lm.tokenizer, p.corrupted))]
+        if same:
+            sub = [pairs[i] for i in same]
+            for off in range(o.per_position):
+                rp = pair_scores(lm, sub, o, positions=off)
+                d = (rp["ld_clean"] - rp["ld_corrupted"])[:, None]
+                grid = ((rp["ld_patched"] - rp["ld_corrupted"][:, None]) / d).numpy()
+                rows += per_unit_curves(grid, f"recovery.pos-{off}", o.n_boot, o.seed)
     excluded = [{"id": it.id, "reason": w, "ld_clean": float(c), "ld_corrupted": float(k)}
                 for it, w, c, k in zip(items, why, r["ld_clean"].tolist(), r["ld_corrupted"].tolist()) if w]
     df = frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="patching")

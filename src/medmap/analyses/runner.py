@@ -13,6 +13,7 @@ import pandas as pd
 
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
+from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.stats import SCORE_COLUMNS
 from medmap.capture.cached import capture_set
 from medmap.store import Cache, write_frame, write_json
@@ -28,6 +29,8 @@ class AnalyzeOptions:
     """Prompts per forward pass during capture."""
     geometry: GeometryOptions = field(default_factory=GeometryOptions)
     causal: CausalOptions = field(default_factory=CausalOptions)
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    """Optional generation-based lesion degradation rated 1-10 by a judge model (off by default)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,7 +40,8 @@ class AnalyzeOptions:
         d = dict(d or {})
         g = GeometryOptions(**d.pop("geometry", {}))
         c = CausalOptions(**d.pop("causal", {}))
-        return cls(geometry=g, causal=c, **d)
+        j = JudgeOptions(**d.pop("judge", {}))
+        return cls(geometry=g, causal=c, judge=j, **d)
 
 
 def _no_progress(desc, total):
@@ -57,6 +61,8 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
                  "options": asdict(options.geometry)}
     else:
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal)}
+        if technique == "lesion" and options.judge.kind != "none":
+            parts["judge"] = asdict(options.judge)
     folder = cache.entry(technique, parts)
     if cache.valid(folder):
         extra_path = folder / "extra.json"
@@ -77,6 +83,13 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
         with progress(f"lesion {cs.domain}", n) as adv:
             df = lesion(lm, cs, options.causal, on_step=adv)
+        if options.judge.kind != "none":
+            from medmap.analyses.judge import judge_lesions
+
+            with progress(f"lesion judge {cs.domain}", None) as adv:
+                jdf, records = judge_lesions(lm, cs, options.judge, on_step=adv)
+            df = pd.concat([df, jdf], ignore_index=True)
+            extra = {"judge": records}
     elif technique == "patching":
         n = min(len(cs.pairs), options.causal.max_pairs or len(cs.pairs))
         with progress(f"patching {cs.domain}", n) as adv:

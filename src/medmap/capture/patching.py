@@ -37,10 +37,43 @@ class Pair:
     corrupted_answer: str
 
 
-def _answer_lp(logits: torch.Tensor, ans: list[list[int]]) -> torch.Tensor:
-    """Summed log-prob of ``ans[r]`` from step logits [R, S, V] (step token s predicts answer token s)."""
-    logp = torch.log_softmax(logits.float(), -1)
-    return torch.stack([logp[r, torch.arange(len(a)), torch.tensor(a)].sum() for r, a in enumerate(ans)]).cpu()
+def _logits_at(lm, h: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits from final hidden states [N, d]: of every vocabulary entry, or only of ``tokens`` [N]
+    (one dot product each instead of a full vocabulary projection). Final logit soft-capping, where
+    the model has it, is applied."""
+    W = lm.arch.unembed.weight
+    b = getattr(lm.arch.unembed, "bias", None)
+    if tokens is None:
+        out = h @ W.T + (b if b is not None else 0)
+    else:
+        out = (h * W[tokens]).sum(-1) + (b[tokens] if b is not None else 0)
+    cap = getattr(lm.model.config, "final_logit_softcapping", None)
+    if cap:
+        out = torch.tanh(out / cap) * cap
+    return out.float()
+
+
+def _ld(lm, h: torch.Tensor, groups: list[tuple[int, int, list[int], list[int]]]) -> torch.Tensor:
+    """Logit-difference LD = score(A) - score(B) per group (row of answer A, row of answer B, A, B), from
+    step hidden states [R, S, d]. Both rows share their first step position's context, so there the
+    softmax normaliser cancels and the difference of the two logits is exact; later answer tokens
+    (answers of several tokens) add their log-probabilities, which need the full vocabulary."""
+    ra = torch.tensor([g[0] for g in groups])
+    rb = torch.tensor([g[1] for g in groups])
+    a0 = torch.tensor([g[2][0] for g in groups], device=h.device)
+    b0 = torch.tensor([g[3][0] for g in groups], device=h.device)
+    ld = _logits_at(lm, h[ra, 0], a0) - _logits_at(lm, h[rb, 0], b0)
+    later = [(k, sign, r, s, t) for k, (r_a, r_b, A, B) in enumerate(groups)
+             for sign, r, ans in ((1.0, r_a, A), (-1.0, r_b, B)) for s, t in enumerate(ans) if s > 0]
+    if later:
+        rows = torch.tensor([x[2] for x in later])
+        pos = torch.tensor([x[3] for x in later])
+        tok = torch.tensor([x[4] for x in later], device=h.device)
+        logp = torch.log_softmax(_logits_at(lm, h[rows, pos]), -1)
+        lp = logp[torch.arange(len(later), device=h.device), tok].cpu()
+        for (k, sign, *_), v in zip(later, lp.tolist()):
+            ld[k] += sign * v
+    return ld.cpu()
 
 
 def _prefix_cache(lm, prompts_ids: list[list[int]]):
@@ -61,7 +94,8 @@ def _prefix_cache(lm, prompts_ids: list[list[int]]):
 
 def _step(lm, cache, prefix_mask, prompts_ids, rows_pair, rows_answer, setter=None, keep=None):
     """Process [last prompt token, answer tokens[:-1]] for each row from the (expanded) prefix cache.
-    ``rows_pair[r]`` picks the prompt, ``rows_answer[r]`` the answer token ids. Returns step logits."""
+    ``rows_pair[r]`` picks the prompt, ``rows_answer[r]`` the answer token ids. Returns the final
+    hidden states of the step [R, S, d] (after the final norm; no vocabulary projection)."""
     R = len(rows_pair)
     S = max(len(a) for a in rows_answer)
     pad = lm.tokenizer.pad_token_id
@@ -85,9 +119,9 @@ def _step(lm, cache, prefix_mask, prompts_ids, rows_pair, rows_answer, setter=No
     with ExitStack() as st:
         for c in ctx:
             st.enter_context(c)
-        out = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                       position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True)
-    return out.logits
+        out = lm.model.base_model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                                  position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True)
+    return out.last_hidden_state
 
 
 @torch.no_grad()
@@ -101,27 +135,37 @@ def patch_last(lm, pairs: list[Pair], layers=None) -> dict[str, torch.Tensor]:
     A = answer_tokens(tok, [p.clean_answer for p in pairs])
     B = answer_tokens(tok, [p.corrupted_answer for p in pairs])
     P, L = len(pairs), lm.n_layers
-    # clean: rows (pair, answer A), (pair, answer B); keep every layer's output at the last prompt token
+    single = [len(A[p]) == 1 and len(B[p]) == 1 for p in range(P)]
+
+    def layout(variants):
+        """Rows for every (pair, variant): one row when both answers are single tokens (the step input is
+        just the last prompt token for both), else one row per answer. Returns rows and LD groups."""
+        rows_pair, rows_ans, rows_var, groups = [], [], [], []
+        for p in range(P):
+            for v in variants:
+                first = len(rows_pair)
+                answers = (A[p],) if single[p] else (A[p], B[p])
+                for a in answers:
+                    rows_pair.append(p)
+                    rows_ans.append(a)
+                    rows_var.append(v)
+                groups.append((first, first if single[p] else first + 1, A[p], B[p]))
+        return rows_pair, rows_ans, rows_var, groups
+
+    # clean: keep every layer's output at the last prompt token (step position 0)
     clean_h = torch.empty(P, L, lm.hidden_size, device=lm.device)
+    rows_pair, rows_ans, _, groups = layout([None])
+    first_rows = torch.tensor([g[0] for g in groups])
 
     def keep(i, h):
-        clean_h[:, i] = h[0::2, 0]
+        clean_h[:, i] = h[first_rows, 0]
 
     cache, pmask = _prefix_cache(lm, clean_ids)
-    rows_pair = [p for p in range(P) for _ in (0, 1)]
-    rows_ans = [x for p in range(P) for x in (A[p], B[p])]
-    lp = _answer_lp(_step(lm, cache, pmask, clean_ids, rows_pair, rows_ans, keep=keep), rows_ans)
-    ld_clean = lp[0::2] - lp[1::2]
-    # corrupted: per pair, rows = (layer patched or none) x (answer A, B)
+    ld_clean = _ld(lm, _step(lm, cache, pmask, clean_ids, rows_pair, rows_ans, keep=keep), groups)
+    # corrupted: per pair, one group per patched layer and one unpatched (-1)
     nL = len(layers)
     cache, pmask = _prefix_cache(lm, corr_ids)
-    rows_pair, rows_ans, rows_layer = [], [], []
-    for p in range(P):
-        for j in [*range(nL), -1]:
-            for a in (A[p], B[p]):
-                rows_pair.append(p)
-                rows_ans.append(a)
-                rows_layer.append(layers[j] if j >= 0 else -1)
+    rows_pair, rows_ans, rows_layer, groups = layout([*layers, -1])
     row_layer = torch.tensor(rows_layer, device=lm.device)
     row_pair = torch.tensor(rows_pair, device=lm.device)
 
@@ -133,8 +177,7 @@ def patch_last(lm, pairs: list[Pair], layers=None) -> dict[str, torch.Tensor]:
         h[sel, 0] = clean_h[row_pair[sel], i].to(h.dtype)
         return h
 
-    lp = _answer_lp(_step(lm, cache, pmask, corr_ids, rows_pair, rows_ans, setter=setter), rows_ans)
-    ld = (lp[0::2] - lp[1::2]).view(P, nL + 1)
+    ld = _ld(lm, _step(lm, cache, pmask, corr_ids, rows_pair, rows_ans, setter=setter), groups).view(P, nL + 1)
     return {"ld_clean": ld_clean, "ld_corrupted": ld[:, -1], "ld_patched": ld[:, :-1]}
 
 

@@ -152,9 +152,11 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
         where, identity = str(folder), digest
     elif kind == "folder":
         where, identity = info["path"], _folder_fingerprint(Path(info["path"]))
+        kw["use_safetensors"] = True  # weights only through safetensors: never unpickle a .bin file
     else:
         where = info["hub_id"]
         kw["revision"] = revision
+        kw["use_safetensors"] = True
         try:  # the local HF cache first: never touch the network when the model is already here
             AutoTokenizer.from_pretrained(where, local_files_only=True, revision=revision)
             kw["local_files_only"] = True
