@@ -26,14 +26,31 @@ if __name__ == "__main__":
     lm, items = setup(16)
     prompts, answers = [it.prompt for it in items], [it.answer for it in items]
     if "--peak" in sys.argv:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # loading leaves a high-water mark above the steady state, so the peak *current* RSS is sampled
+        # by a thread while the operation runs (ru_maxrss would only show the loading peak)
+        import threading
+
+        def rss_mb():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+        base, peak, stop = rss_mb(), [0.0], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_mb())
+                stop.wait(0.001)
+
+        th = threading.Thread(target=sample)
+        th.start()
         if sys.argv[-1] == "inference":
             with torch.no_grad():
                 lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
         else:
             layer_gradient_sums(lm, prompts, answers)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"delta_mb": peak - base, "peak_mb": peak}))
+        stop.set()
+        th.join()
+        print(json.dumps({"delta_mb": peak[0] - base, "peak_mb": peak[0]}))
         sys.exit(0)
 
     def plain():

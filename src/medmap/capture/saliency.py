@@ -51,9 +51,9 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
         def reduce(g, p):
             with torch.no_grad():
                 if stat == "mean_abs":
-                    v = g.abs().sum()
+                    v = torch.linalg.vector_norm(g, 1)
                 elif stat == "l2":
-                    v = g.float().pow(2).sum()
+                    v = torch.linalg.vector_norm(g.float(), 2) ** 2
                 else:
                     v = (g * p).abs().sum()
             sums[i, k] += float(v)
