@@ -153,7 +153,18 @@ def _ranges(layers: list) -> str:
     return ", ".join(out)
 
 
+SEED_DEPENDENCE = (
+    "The seed changes: the UMAP embeddings and every metric computed in UMAP space (silhouette_umap, "
+    "knn_acc, r2_umap, anisotropy, the drugs silhouette gap), all bootstrap confidence intervals, and "
+    "which items and pairs are sampled for saliency, lesioning and patching (max_items, max_pairs). It does "
+    "not change the raw-space metrics (silhouette_raw, mean_cosine, effective_rank, age boundaries, "
+    "progression paths) nor the per-item lesion, patching and saliency values themselves. The same "
+    "config and seed reproduce the map bit for bit."
+)
+
+
 def findings(scores: pd.DataFrame, model: str) -> dict:
     s = scores[scores.technique == "geometry"]
     items = age_findings(s) + progression_findings(s) + drug_findings(s) + collapse_findings(s)
-    return {"model": model, "findings": items, "rules": __doc__.split("\n\n", 1)[1].strip()}
+    return {"model": model, "findings": items, "rules": __doc__.split("\n\n", 1)[1].strip(),
+            "seed_dependence": SEED_DEPENDENCE}

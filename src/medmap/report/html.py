@@ -124,6 +124,10 @@ def report_html(run: RunData, figures: list[dict]) -> str:
         meta += f"<h3>Resolved configuration</h3><pre>{H.pretty_json(run.config)}</pre>"
     if run.map_json and run.map_json.get("rules"):
         meta += f"<h3>Map rules</h3><pre>{H.pretty_json(run.map_json['rules'])}</pre>"
+    if run.findings and run.findings.get("rules"):
+        meta += f"<h3>Verdict rules of the findings</h3><pre>{H.esc(str(run.findings['rules']))}</pre>"
+    if run.findings and run.findings.get("seed_dependence"):
+        meta += f"<h3>What varies with the seed</h3><p>{H.esc(str(run.findings['seed_dependence']))}</p>"
     if meta:
         sections.append(("provenance", "Provenance & config", "<h2>Provenance and configuration</h2>" + meta))
     body = "\n".join(f'<section id="{a}">{h}</section>' for a, _, h in sections)
