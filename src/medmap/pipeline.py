@@ -63,6 +63,7 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     g = dict(an.pop("geometry", {}) or {})
     c = dict(an.pop("causal", {}) or {})
     j = dict(an.pop("judge", {}) or {})
+    seed = int(d.get("seed", 0))
     _check_keys(g, [f.name for f in fields(GeometryOptions)], f"{where}: analyze.geometry")
     _check_keys(c, [f.name for f in fields(CausalOptions)], f"{where}: analyze.causal")
     from medmap.analyses.judge import JudgeOptions
@@ -71,7 +72,6 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     j.setdefault("seed", seed)
     if isinstance(j.get("layers"), list):
         j["layers"] = tuple(j["layers"])
-    seed = int(d.get("seed", 0))
     g.setdefault("seed", seed)
     c.setdefault("seed", seed)
     try:
