@@ -1,0 +1,25 @@
+"""Stage breakdown of a finished `medmap run`: per technique and per (domain, technique), from the run
+folder's timings.json and stage_times.json. Usage: python benchmarks/run_stages.py RUN_DIR
+(budget for the default run on a 2-core machine: 15 minutes; ends with RATIO = total / 900 s)."""
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+if __name__ == "__main__":
+    run = Path(sys.argv[1] if len(sys.argv) > 1 else sorted(Path("runs").glob("*/DONE.json"))[-1].parent)
+    timings = json.loads((run / "timings.json").read_text())
+    stages = json.loads((run / "stage_times.json").read_text())
+    per_tech: dict[str, float] = defaultdict(float)
+    for key, sec in stages.items():
+        per_tech[key.split("/")[1]] += sec
+    print(f"run {run}")
+    for k in ("load_model", "analyze", "map_findings", "report"):
+        print(f"  {k:<14} {timings.get(k, 0):8.1f} s")
+    for t, sec in sorted(per_tech.items(), key=lambda x: -x[1]):
+        print(f"    {t:<12} {sec:8.1f} s")
+    for key, sec in sorted(stages.items(), key=lambda x: -x[1]):
+        print(f"      {key:<24} {sec:8.1f} s")
+    print(f"  total          {timings['total']:8.1f} s")
+    print(f"RATIO {timings['total'] / 900:.3f}")
