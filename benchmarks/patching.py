@@ -4,8 +4,6 @@
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import median_time, setup  # noqa: E402
 

@@ -150,11 +150,8 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
         seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s)}
                                      for s in sets}, config_digest=cfg.digest()))
 
-    def timed_progress(desc, total):
-        return progress(desc, total)
-
     t = time.time()
-    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=timed_progress)
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress)
     timings["analyze"] = time.time() - t
     t = time.time()
     kmap = build_map(scores, rules)

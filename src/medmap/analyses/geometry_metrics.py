@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_predict
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neighbors import NearestNeighbors
 
 
 def _encode(labels) -> np.ndarray:

@@ -199,6 +199,14 @@ def attached_hooks(model: nn.Module) -> list[str]:
     return out
 
 
+def layers_return_tuple(lm) -> bool:
+    """Whether ``lm``'s decoder layers return a tuple (older transformers) or a tensor; probed once and
+    remembered on ``lm`` (what ``replay`` must return)."""
+    if not hasattr(lm, "_layer_returns_tuple"):
+        lm._layer_returns_tuple = layer_returns_tuple(lm)
+    return lm._layer_returns_tuple
+
+
 @torch.no_grad()
 def layer_returns_tuple(lm) -> bool:
     """Run one token through the first decoder layer and report whether it returns a tuple."""

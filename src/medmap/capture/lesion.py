@@ -10,19 +10,12 @@ from typing import Callable
 
 import torch
 
-from medmap.capture.hooks import identity_layer, layer_returns_tuple, replay, retain_inputs
+from medmap.capture.hooks import identity_layer, layers_return_tuple, replay, retain_inputs
 from medmap.capture.scoring import encode_answers, kl, score, tail_logits
 
 
 def _layers_or_all(lm, layers):
     return list(range(lm.n_layers)) if layers is None else list(layers)
-
-
-def _as_tuple(lm) -> bool:
-    """Whether this model's decoder layers return a tuple (older transformers) or a tensor; probed once."""
-    if not hasattr(lm, "_layer_returns_tuple"):
-        lm._layer_returns_tuple = layer_returns_tuple(lm)
-    return lm._layer_returns_tuple
 
 
 @torch.no_grad()
@@ -41,7 +34,7 @@ def lesion_batch(lm, prompts: list[str], answers: list[str], layers=None) -> dic
     out = {k: torch.empty(len(prompts), len(layers), dtype=torch.bool if k == "correct" else torch.float32)
            for k in ("logprob", "correct", "kl")}
     for j, l in enumerate(layers):
-        with replay(lm.arch.layers, l + 1, inputs[l], as_tuple=_as_tuple(lm)):
+        with replay(lm.arch.layers, l + 1, inputs[l], as_tuple=layers_return_tuple(lm)):
             s = score(tail_logits(lm, ab), ab.answers)
         out["logprob"][:, j] = s["logprob"]
         out["correct"][:, j] = s["correct"]

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from medmap.capture.batching import encode, positions_from_mask, tokenize
-from medmap.capture.hooks import edit, replay, retain
-from medmap.capture.lesion import _as_tuple
+from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
 from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits
 from medmap.errors import CaptureError
 
@@ -233,7 +232,7 @@ def patch_positions(lm, pairs: list[Pair], layers=None, positions: str | int = "
     mask = m.to(lm.device).unsqueeze(-1)
     for j, l in enumerate(layers):
         h = torch.where(mask, outs[l][clean_rows], outs[l][corr_rows])
-        with replay(lm.arch.layers, l + 1, h, as_tuple=_as_tuple(lm)):
+        with replay(lm.arch.layers, l + 1, h, as_tuple=layers_return_tuple(lm)):
             sp = score(tail_logits(lm, corr_ab), corr_ab.answers)["logprob"].view(len(pairs), 2)
         ld[:, j] = sp[:, 0] - sp[:, 1]
     return {"ld_clean": ld_clean, "ld_corrupted": ld_corr, "ld_patched": ld}

@@ -57,7 +57,6 @@ def concepts(
 ):
     """List the concept sets (or export one, or check them against a model)."""
     from medmap import concepts as C
-    from medmap.store import write_text
 
     if export:
         raise typer.BadParameter("use --export DOMAIN FILE")

