@@ -36,6 +36,12 @@ class RunConfig:
     """Passed to transformers/accelerate (e.g. 'auto') for models larger than one device."""
     seed: int = 0
     """Seed of every random choice (UMAP, bootstrap, item sampling)."""
+    seeds: int = 1
+    """Robustness: with N > 1 the run also maps seeds seed+1 ... seed+N-1 and reports how much each
+    interval moves across the N seeds (robustness.json/.csv). The main map always uses ``seed``."""
+    paraphrases: bool = False
+    """Robustness: also map each prompt template (the items' ``template`` field) on its own and report
+    how much each interval moves across phrasings."""
     analyze: AnalyzeOptions = field(default_factory=AnalyzeOptions)
     map_rules: dict = field(default_factory=dict)
     """Overrides of the map rules (sigma, rise_window, percentile, min_run, max_runs)."""
@@ -45,8 +51,19 @@ class RunConfig:
         d["domains"], d["techniques"] = list(self.domains), list(self.techniques)
         return d
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+    @property
+    def robustness(self) -> bool:
+        return self.seeds > 1 or self.paraphrases
+
+    def digest(self, robustness: bool = True) -> str:
+        """Hash of the resolved config. With ``robustness=False`` (the run folder's name) the robustness
+        options are left out, so adding ``--seeds`` to a run reuses its folder and cache; left at their
+        defaults they never count, so configs written before they existed keep their digest."""
+        d = self.to_dict()
+        if not (robustness and self.robustness):
+            d.pop("seeds")
+            d.pop("paraphrases")
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _check_keys(d: dict, allowed, where: str) -> None:
@@ -91,6 +108,11 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     from medmap.maps import MapRules
 
     _check_keys(d.get("map_rules", {}) or {}, [f.name for f in fields(MapRules)], f"{where}: map_rules")
+    seeds = d.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"{where}: seeds must be an integer >= 1 (the number of seeds to map), got {seeds!r}")
+    if not isinstance(d.get("paraphrases", False), bool):
+        raise ConfigError(f"{where}: paraphrases must be true or false, got {d['paraphrases']!r}")
     return RunConfig(analyze=opts, **d)
 
 
@@ -114,7 +136,39 @@ def load_config(path: str | Path | None, overrides: dict) -> RunConfig:
 
 def default_run_dir(cfg: RunConfig) -> Path:
     name = Path(cfg.model).name.replace(".gguf", "") if cfg.model else "model"
-    return Path("runs") / f"{name}-{cfg.digest()[:8]}"
+    return Path("runs") / f"{name}-{cfg.digest(robustness=False)[:8]}"
+
+
+def measure_robustness(lm, sets, cfg: RunConfig, kmap, rules, cache, progress=None):
+    """Map the extra seeds and the templates of ``cfg`` and measure how much ``kmap``'s intervals move
+    (see :mod:`medmap.analyses.variants` and :mod:`medmap.maps.robustness`)."""
+    from medmap.analyses.variants import run_variants
+    from medmap.maps import build_map
+    from medmap.maps.robustness import measure_robustness as spread
+
+    v = run_variants(lm, sets, list(cfg.techniques), cfg.analyze, cache, seed=cfg.seed, seeds=cfg.seeds,
+                     paraphrases=cfg.paraphrases, progress=progress)
+    groups: dict[str, dict] = {"seed": {f"seed={cfg.seed}": kmap}} if cfg.seeds > 1 else {}
+    skipped = list(v.skipped)
+    for var in v.variants:
+        if var.scores.empty:
+            skipped.append({"group": var.group, "variant": var.name, "domain": "*", "technique": "*",
+                            "reason": "nothing in this variant could be analysed"})
+            continue
+        groups.setdefault(var.group, {})[var.name] = build_map(var.scores, rules)
+    return spread(kmap, groups, skipped, v.settings)
+
+
+def check_context(cfg: RunConfig, sets, note=print) -> None:
+    """Reject a prompt (with its longest answer) longer than the model's context, reading only the
+    model's config and tokenizer: before any weights are loaded."""
+    from medmap.models import check_fits, inspect_model
+
+    info = inspect_model(cfg.model)
+    if info.context_length is None:
+        note(f"the context length of '{info.name}' is not in its config; prompt lengths not checked")
+        return
+    check_fits(sets, info)
 
 
 def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
@@ -126,7 +180,7 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     from medmap.analyses.runner import analyze
     from medmap.maps import MapRules, build_map
     from medmap.models import load_model
-    from medmap.store import provenance, write_json
+    from medmap.store import Cache, provenance, write_json
 
     out = Path(out)
     done = out / "DONE.json"
@@ -140,6 +194,7 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
     rules = MapRules(**cfg.map_rules)
+    check_context(cfg, sets, note)
     write_json(out / "config.json", cfg.to_dict())
     timings: dict[str, float] = {}
     t0 = time.time()
@@ -151,13 +206,21 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
                                      for s in sets}, config_digest=cfg.digest()))
 
     t = time.time()
-    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress)
+    cache = Cache(out / "cache")
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache)
     timings["analyze"] = time.time() - t
     t = time.time()
     kmap = build_map(scores, rules)
     kmap.save(out)
     write_json(out / "findings.json", findings(scores, lm.name))
     timings["map_findings"] = time.time() - t
+    if cfg.robustness:
+        t = time.time()
+        measure_robustness(lm, sets, cfg, kmap, rules, cache, progress).save(out)
+        timings["robustness"] = time.time() - t
+    else:  # left by an earlier run of this folder with --seeds or --paraphrases
+        for name in ("robustness.json", "robustness.csv"):
+            (out / name).unlink(missing_ok=True)
     t = time.time()
     try:
         from medmap.report import build_report, write_figures

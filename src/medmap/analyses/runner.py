@@ -54,6 +54,21 @@ def _embeddings_json(cs, emb2: np.ndarray) -> dict:
             "items": [{"id": it.id, "prompt": it.prompt, "labels": dict(it.labels)} for it in cs.items]}
 
 
+def skip_reason(cs, technique: str) -> str | None:
+    """Why ``technique`` cannot run on concept set ``cs`` (None when it can)."""
+    if technique in ("saliency", "lesion") and not cs.answered:
+        return "no item has a reference answer"
+    if technique == "patching" and not cs.pairs:
+        return "no item has a patching pair"
+    if technique == "geometry":
+        from medmap.concepts import metric_problems
+
+        problems = metric_problems(cs)
+        if problems:
+            return "; ".join(problems)
+    return None
+
+
 def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
     """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
     if technique == "geometry":
@@ -118,9 +133,8 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
     stage_times: dict[str, float] = {}
     for cs in sets:
         for t in techniques:
-            if t in ("saliency", "lesion") and not cs.answered:
-                continue
-            if t == "patching" and not cs.pairs:
+            # label problems are the caller's to reject (validate_sets) before any model runs
+            if t != "geometry" and skip_reason(cs, t) is not None:
                 continue
             t0 = time.perf_counter()
             df, extra = run_technique(lm, cs, t, options, cache, progress)

