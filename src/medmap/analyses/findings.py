@@ -159,7 +159,8 @@ SEED_DEPENDENCE = (
     "which items and pairs are sampled for saliency, lesioning and patching (max_items, max_pairs). It does "
     "not change the raw-space metrics (silhouette_raw, mean_cosine, effective_rank, age boundaries, "
     "progression paths) nor the per-item lesion, patching and saliency values themselves. The same "
-    "config and seed reproduce the map bit for bit."
+    "config and seed reproduce the map bit for bit. `medmap run --seeds N` maps N seeds and reports how far "
+    "each interval moves across them (robustness.json); `--paraphrases` does the same across prompt templates."
 )
 
 

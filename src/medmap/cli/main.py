@@ -154,13 +154,14 @@ def analyze(
     from medmap import concepts as C
     from medmap.analyses.runner import analyze as run_analyses
     from medmap.models import load_model
-    from medmap.pipeline import load_config
+    from medmap.pipeline import check_context, load_config
     from medmap.store import write_json
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
                                "concepts": str(concepts_file) if concepts_file else None})
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
+    check_context(cfg, sets, note)
     write_json(out / "config.json", cfg.to_dict())
     lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
     scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
@@ -176,11 +177,17 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
+                                        help="Also map seeds seed+1..seed+N-1; report each interval's spread."),
+    paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
+                                               help="Also map each prompt template alone; report the spread.",
+                                               show_default=False),
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
     from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
+                               "seeds": seeds, "paraphrases": paraphrases,
                                "concepts": str(concepts_file) if concepts_file else None})
     out = out or default_run_dir(cfg)
     console.print(f"run folder: {out}")

@@ -49,6 +49,9 @@ class RunData:
     """``config.json``, any JSON."""
     provenance: Any = None
     """``provenance.json``, any JSON."""
+    robustness: dict | None = None
+    """``robustness.json`` (runs with ``--seeds`` or ``--paraphrases``): ``intervals`` (the spread of
+    each interval per group), ``skipped``, ``settings``."""
 
     @property
     def intervals(self) -> list[dict]:
@@ -152,6 +155,11 @@ def load_run(run_dir: str | Path) -> RunData:
         run.findings = _read_json(path / "findings.json")
         if not isinstance(run.findings, dict) or not isinstance(run.findings.get("findings", []), list):
             raise ReportError(f"{path / 'findings.json'}: expected {{'model': ..., 'findings': [...]}}")
+    if (path / "robustness.json").is_file():
+        run.robustness = _read_json(path / "robustness.json")
+        if not isinstance(run.robustness, dict) or not isinstance(run.robustness.get("intervals", []), list) \
+                or not isinstance(run.robustness.get("skipped", []), list):
+            raise ReportError(f"{path / 'robustness.json'}: expected {{'intervals': [...], 'skipped': [...]}}")
     for name in ("config", "provenance"):
         if (path / f"{name}.json").is_file():
             setattr(run, name, _read_json(path / f"{name}.json"))

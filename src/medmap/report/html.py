@@ -1,8 +1,8 @@
 """The run report: ``RUN/report.html``, one self-contained file that opens offline.
 
 Sections (each left out when its files are missing): the knowledge map and its intervals, the
-findings, per-domain curves, interactive UMAP views with a layer slider, collapse curves, and the
-provenance and resolved configuration."""
+findings, per-domain curves, interactive UMAP views with a layer slider, collapse curves, the spread
+of the intervals across seeds and prompt templates, and the provenance and resolved configuration."""
 
 from __future__ import annotations
 
@@ -45,6 +45,65 @@ def findings_table(findings: list[dict]) -> str:
                      f'<td class="num">{H.value_ci(f.get("value"), f.get("ci_low"), f.get("ci_high"))}</td>',
                      f'<td class="num">{H.esc(fmt(f.get("layer")))}</td>', H.verdict_badge(f.get("verdict"))])
     return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "verdict"], rows)
+
+
+_GROUPS = {"seed": "seeds", "template": "prompt templates"}
+
+
+def _range(lo, hi, sd=None, prefix: str = "") -> str:
+    """``L3–5 (sd 0.8)``; one value when lo == hi; an en dash when nothing was measured."""
+    if fmt(lo) == "–":
+        return "–"
+    text = f"{prefix}{fmt(lo)}" if fmt(lo) == fmt(hi) else f"{prefix}{fmt(lo)}–{prefix}{fmt(hi)}"
+    return text + (f" (sd {fmt(sd, 2)})" if sd is not None and fmt(sd) != "–" else "")
+
+
+def robustness_table(rows: list[dict]) -> str:
+    """One row per (group, interval of the map): how often it is present and how far its ends move."""
+    out = []
+    for r in rows:
+        n, k = r.get("n_variants"), r.get("n_present")
+        if not n:
+            badge = '<span class="verdict other">not measured</span>'
+        elif r.get("identical"):
+            badge = '<span class="verdict stable">same in all</span>'
+        else:
+            badge = '<span class="verdict varies">varies</span>'
+        depth = (f"start {_range(r.get('start_depth_min'), r.get('start_depth_max'))}, "
+                 f"end {_range(r.get('end_depth_min'), r.get('end_depth_max'))}") if k else "–"
+        group = _GROUPS.get(str(r.get("group")), r.get("group"))
+        out.append([H.esc(group), H.esc(r.get("domain")), H.esc(r.get("technique")),
+                    f'<td class="num">{H.esc(_range(r.get("start"), r.get("end"), prefix="L"))}</td>',
+                    f'<td class="num">{H.esc(f"{fmt(k)}/{fmt(n)}" if n else "0/0")}</td>',
+                    f'<td class="num">{H.esc(_range(r.get("start_min"), r.get("start_max"), r.get("start_std"), "L"))}</td>',
+                    f'<td class="num">{H.esc(_range(r.get("end_min"), r.get("end_max"), r.get("end_std"), "L"))}</td>',
+                    f'<td class="num">{H.esc(depth)}</td>', badge])
+    return H.table(["across", "domain", "technique", "interval (map)", "present", "start", "end", "depth",
+                    "spread"], out)
+
+
+def robustness_section(rob: dict) -> str:
+    settings = rob.get("settings") if isinstance(rob.get("settings"), dict) else {}
+    used = []
+    if len(settings.get("seeds") or []) > 1:
+        used.append("seeds " + ", ".join(str(x) for x in settings["seeds"]))
+    for domain, names in (settings.get("templates") or {}).items():
+        used.append(f"{domain}: templates {', '.join(map(str, names))}")
+    html = ("<h2>Robustness across seeds and phrasings</h2><p class=\"note\">Each interval of the map, matched in "
+            "the map of every seed (the items are the same) and of every prompt template (that template's items "
+            "alone, the run's seed): in how many it is present, and the range and standard deviation of its start "
+            "and end layer and depth. Coverage per layer is in robustness.json; what the seed changes is listed under "
+            "Provenance and configuration.</p>")
+    if used:
+        html += f"<p>{H.esc('; '.join(used))}</p>"
+    html += robustness_table(list(rob.get("intervals") or []))
+    skipped = [r for r in rob.get("skipped") or [] if isinstance(r, dict)]
+    if skipped:
+        html += "<h3>Not measured</h3>" + H.table(
+            ["across", "variant", "domain", "technique", "reason"],
+            [[H.esc(_GROUPS.get(str(r.get("group")), r.get("group"))), H.esc(r.get("variant")), H.esc(r.get("domain")),
+              H.esc(r.get("technique")), H.esc(r.get("reason"))] for r in skipped])
+    return html
 
 
 def umap_payload(domain: str, emb: dict) -> dict:
@@ -117,6 +176,8 @@ def report_html(run: RunData, figures: list[dict]) -> str:
         sections.append(("collapse", "Collapse", "<h2>Representation collapse</h2><p class=\"note\">Mean pairwise "
                          "cosine and effective rank of the activations per layer; crosses mark flagged layers.</p>"
                          + H.img(figs["collapse"]["png"], "collapse curves")))
+    if run.robustness is not None:
+        sections.append(("robustness", "Robustness", robustness_section(run.robustness)))
     meta = ""
     if run.provenance is not None:
         meta += f"<h3>Provenance</h3><pre>{H.pretty_json(run.provenance)}</pre>"
@@ -150,4 +211,4 @@ def build_report(run_dir: str | Path, *, save_figures: bool = True) -> Path:
     return write_text(run.path / "report.html", report_html(run, figures))
 
 
-__all__ = ["build_report", "report_html", "findings_table", "umap_payload"]
+__all__ = ["build_report", "report_html", "findings_table", "robustness_section", "umap_payload"]
