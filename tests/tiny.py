@@ -47,9 +47,10 @@ CONFIGS = {
 ARCHS = list(CONFIGS)
 
 
-def tiny_model(arch: str = "llama", seed: int = 0) -> LoadedModel:
+def tiny_model(arch: str = "llama", seed: int = 0, **overrides) -> LoadedModel:
+    """``overrides`` change the config (e.g. ``num_hidden_layers=8``, ``max_position_embeddings=64``)."""
     torch.manual_seed(seed)
-    cfg = AutoConfig.for_model(arch, **CONFIGS[arch])
+    cfg = AutoConfig.for_model(arch, **{**CONFIGS[arch], **overrides})
     if hasattr(cfg, "attn_implementation"):
         pass
     cfg._attn_implementation = "eager"

@@ -53,7 +53,7 @@ def templates_of(cs) -> list[str]:
 
 
 def _labelled(progress, name: str):
-    return lambda desc, total: progress(f"[{name}] {desc}", total)
+    return lambda desc, total: progress(f"{name}: {desc}", total)
 
 
 def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, skipped) -> Variant:
