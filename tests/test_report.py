@@ -334,3 +334,27 @@ def test_compare_report_in_headless_chromium(two_runs, tmp_path):
     body = _body(dom.stdout)
     assert body.get("data-errors") == "" and body.get("data-ready") == "1"
     assert "fake-30" in dom.stdout and dom.stdout.count("<tr") > 10
+
+
+def test_robustness_section_is_escaped_and_optional(tmp_path):
+    run = make_fake_run(tmp_path, n_layers=6)
+    text = build_report(run, save_figures=False).read_text(encoding="utf-8")
+    assert '<section id="robustness">' not in text
+    row = {"group": "seed", "domain": MALICIOUS, "technique": "lesion", "start": 1, "end": 3, "n_variants": 3,
+           "n_present": 2, "start_min": 1, "start_max": 2, "start_std": 0.5, "end_min": 3, "end_max": 3,
+           "end_std": 0.0, "start_depth_min": 1 / 6, "start_depth_max": 2 / 6, "end_depth_min": 4 / 6,
+           "end_depth_max": 4 / 6, "identical": False}
+    unmeasured = {**row, "group": "template", "n_variants": 0, "n_present": 0, "start_min": None}
+    (run / "robustness.json").write_text(json.dumps({
+        "settings": {"seeds": [0, 1, 2], "templates": {"age": ["t0", "<t1>"]}},
+        "intervals": [row, unmeasured],
+        "skipped": [{"group": "template", "variant": "<t1>", "domain": "age", "technique": "patching",
+                     "reason": f"no pair {MALICIOUS}"}]}))
+    text = build_report(run, save_figures=False).read_text(encoding="utf-8")
+    section = re.search(r'<section id="robustness">(.*?)</section>', text, re.S).group(1)
+    assert "<script>alert" not in section.lower() and "&lt;script&gt;alert" in section
+    assert "&lt;t1&gt;" in section and "seeds 0, 1, 2" in section
+    assert "2/3" in section and "L1–L2 (sd 0.5)" in section and "varies" in section and "not measured" in section
+    (run / "robustness.json").write_text("[]")
+    with pytest.raises(ReportError, match="robustness.json"):
+        load_run(run)
