@@ -15,6 +15,17 @@ def test_fast_last_position_equals_reference(tiny):
     torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
 
 
+def test_fast_path_layer_groups_and_subsets_equal_reference(tiny):
+    """Patched rows start at their layer (groups of 1, 3 and all layers; an unsorted subset of layers)."""
+    ref = patch_reference(tiny, PAIRS)
+    for group in (1, 3, tiny.n_layers):
+        fast = patch_last(tiny, PAIRS, group=group)
+        torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
+    sub = [tiny.n_layers - 1, 0, 1]
+    fast = patch_last(tiny, PAIRS, layers=sub, group=2)
+    torch.testing.assert_close(fast["ld_patched"], ref[:, sub], atol=1e-4, rtol=1e-4)
+
+
 def test_general_last_equals_fast(tiny):
     fast = patch_last(tiny, PAIRS)
     gen = patch_positions(tiny, PAIRS[1:2] * 1 + [PAIRS[1]], positions="last")

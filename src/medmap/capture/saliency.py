@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import torch
 
 from medmap.capture.hooks import grad_reducers
-from medmap.capture.scoring import encode_answers
+from medmap.capture.scoring import encode_answers, unembed
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
 
@@ -63,9 +63,10 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     b = ab.batch.to(lm.device)
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
             grad_reducers([(p, make(i, k)) for p, i, k in targets]):
-        out = lm.model(**b.model_inputs(), use_cache=False, logits_to_keep=ab.keep)
-        logp = torch.log_softmax(out.logits.float(), -1)
         K = ab.keep
+        hs = lm.model.base_model(**b.model_inputs(), use_cache=False).last_hidden_state
+        h = hs[:, -K:].reshape(-1, hs.shape[-1])  # contiguous rows: see scoring.unembed
+        logp = torch.log_softmax(unembed(lm, h).view(hs.shape[0], K, -1), -1)
         nll = []
         for r, ans in enumerate(ab.answers):
             n = len(ans)
@@ -75,7 +76,7 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
         if not torch.isfinite(loss):
             raise FloatingPointError("non-finite loss in saliency")
         loss.backward()
-        del out, logp, loss
+        del hs, h, logp, loss
     return {"sums": sums, "counts": counts}
 
 
