@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from medmap.capture.batching import encode, positions_from_mask, tokenize
-from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
+from medmap.capture.hooks import edit, layers_return_tuple, replay, retain, weights_loaded
 from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits
 from medmap.errors import CaptureError
 
@@ -40,12 +40,15 @@ def _logits_at(lm, h: torch.Tensor, tokens: torch.Tensor | None = None) -> torch
     """Logits from final hidden states [N, d]: of every vocabulary entry, or only of ``tokens`` [N]
     (one dot product each instead of a full vocabulary projection). Final logit soft-capping, where
     the model has it, is applied."""
-    W = lm.arch.unembed.weight
-    b = getattr(lm.arch.unembed, "bias", None)
-    if tokens is None:
-        out = h @ W.T + (b if b is not None else 0)
-    else:
-        out = (h * W[tokens]).sum(-1) + (b[tokens] if b is not None else 0)
+    with weights_loaded(lm.arch.unembed):  # an offloaded unembedding is loaded for this call
+        W = lm.arch.unembed.weight
+        b = getattr(lm.arch.unembed, "bias", None)
+        h = h.to(W.device)
+        if tokens is None:
+            out = h @ W.T + (b if b is not None else 0)
+        else:
+            tokens = tokens.to(W.device)
+            out = (h * W[tokens]).sum(-1) + (b[tokens] if b is not None else 0)
     cap = getattr(lm.model.config, "final_logit_softcapping", None)
     if cap:
         out = torch.tanh(out / cap) * cap

@@ -18,15 +18,17 @@ STATS = ("mean_abs", "l2", "grad_x_weight")
 
 @contextmanager
 def _only_grads_for(model, params):
+    """Only ``params`` require gradients inside. Parameters are restored by name: under accelerate
+    offload a parameter object is replaced at every call of its module."""
     keep = {id(p) for p in params}
-    before = {id(p): p.requires_grad for p in model.parameters()}
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
     try:
         for p in model.parameters():
             p.requires_grad_(id(p) in keep)
         yield
     finally:
-        for p in model.parameters():
-            p.requires_grad_(before[id(p)])
+        for n, p in model.named_parameters():
+            p.requires_grad_(before.get(n, p.requires_grad))
             p.grad = None
 
 
@@ -43,26 +45,27 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     targets = []
     for i in range(L):
         for k, kind in enumerate(("attention", "mlp")):
-            for _, p in arch.layer_params(i, kind):
+            for name, p in arch.layer_params(i, kind):
                 counts[i, k] += p.numel()
-                targets.append((p, i, k))
+                owner, _, attr = name.rpartition(".")
+                targets.append((p, arch.layers[i].get_submodule(owner), attr, i, k))
 
     def make(i, k):
-        def reduce(g, p):
+        def reduce(g, weight):
             with torch.no_grad():
                 if stat == "mean_abs":
                     v = torch.linalg.vector_norm(g, 1)
                 elif stat == "l2":
                     v = torch.linalg.vector_norm(g.float(), 2) ** 2
                 else:
-                    v = (g * p).abs().sum()
+                    v = (g * weight().to(g.device)).abs().sum()
             sums[i, k] += float(v)
         return reduce
 
     ab = encode_answers(lm.tokenizer, prompts, answers)
     b = ab.batch.to(lm.device)
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
-            grad_reducers([(p, make(i, k)) for p, i, k in targets]):
+            grad_reducers([(m, a, make(i, k)) for _, m, a, i, k in targets], lm.model):
         out = lm.model(**b.model_inputs(), use_cache=False, logits_to_keep=ab.keep)
         logp = torch.log_softmax(out.logits.float(), -1)
         K = ab.keep
