@@ -262,7 +262,8 @@ def _device(d):
 class _OffloadGradHook:
     """Wraps accelerate's AlignDevicesHook of one offloaded module for the duration of
     ``offloaded_grads``: after accelerate has loaded the weights for a call, each weight to reduce is
-    routed through ``_GradTap`` and every loaded weight is registered so that autograd saves a
+    routed through ``_GradTap``, the others are detached (their gradient would land on accelerate's
+    temporary copy and be lost anyway), and every loaded weight is registered so that autograd saves a
     ``_Reload`` for it instead of the tensor; before accelerate frees them, the parameters are put back."""
 
     def __init__(self, inner, align, routed: dict, live: dict, anchor: torch.Tensor):
@@ -286,14 +287,20 @@ class _OffloadGradHook:
             self.live[ptr] = (self.align, name, t.dtype, t.storage_offset())
             self.ptrs.append(ptr)
             fn = self.routed.get(name)
-            if fn is not None and torch.is_grad_enabled():
-                owner_name, _, attr = name.rpartition(".")
-                owner = module.get_submodule(owner_name) if owner_name else module
-                param = owner._parameters[attr]
+            if not torch.is_grad_enabled() or (fn is None and not t.requires_grad):
+                continue
+            owner_name, _, attr = name.rpartition(".")
+            owner = module.get_submodule(owner_name) if owner_name else module
+            param = owner._parameters.get(attr)
+            if param is None:
+                continue
+            if fn is None:  # a gradient no one reads: it would only keep the weight alive until backward
+                owner._parameters[attr] = param.detach()
+            else:
                 reload = _Reload(self.align, name, t.dtype, t.size(), t.stride(), 0)
                 owner._parameters[attr] = _GradTap.apply(self.anchor, param.detach(),
                                                          lambda g, fn=fn, r=reload: fn(g, r.load))
-                self.swapped.append((owner, attr, param))
+            self.swapped.append((owner, attr, param))
         return args, kwargs
 
     def post_forward(self, module, output):

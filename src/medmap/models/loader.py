@@ -85,6 +85,20 @@ def execution_device(module):
     return torch.device(dev)
 
 
+def parse_device_map(value):
+    """A device map from the command line: a JSON object ``{"module": device}`` or a word accelerate
+    knows ('auto', 'balanced', 'sequential', a device name); None stays None."""
+    if not isinstance(value, str):
+        return value
+    v = value.strip()
+    if v.startswith("{"):
+        try:
+            return json.loads(v)
+        except ValueError as e:
+            raise ModelError(f"device map '{value}' is not valid JSON: {e}") from None
+    return v or None
+
+
 def parse_max_memory(value) -> dict | None:
     """``max_memory`` for accelerate from a mapping or a string such as ``"0=20GiB,cpu=60GiB"``: device
     index (int) or ``cpu`` / ``disk`` / ``mps`` -> a size accelerate understands (``"20GiB"``, bytes)."""
@@ -209,6 +223,7 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
     if torch_dtype is None:
         raise ModelError(f"dtype '{dtype}' is not one of float32, bfloat16, float16")
     kw: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    device_map = parse_device_map(device_map)
     if device_map is not None:
         kw["device_map"] = device_map
     max_memory = parse_max_memory(max_memory)
