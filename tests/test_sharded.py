@@ -182,3 +182,31 @@ def test_cli_placement_flags_reach_load_model(models, monkeypatch, tmp_path):
     base = pipeline.config_from_dict({})
     placed = pipeline.config_from_dict({"max_memory": {0: "1GiB"}, "offload_folder": "/tmp/o"})
     assert base.digest() == placed.digest()  # where weights live changes no result, nor the run folder
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "gemma2"])
+def test_other_layouts_tied_and_conv1d_weights(arch, tmp_path):
+    """GPT-2 (tied embedding/unembedding, Conv1D weights) and Gemma 2 (logit soft-capping), with the
+    embedding, the unembedding and every other decoder layer on disk."""
+    lm = tiny_model(arch)
+    lm.model.save_pretrained(tmp_path / "model", safe_serialization=True)
+    lm.tokenizer.save_pretrained(tmp_path / "model")
+    plain = load_model(str(tmp_path / "model"))
+    sp = plain.arch.spec
+    dm = {sp.embed: "disk", sp.final_norm: "cpu", sp.unembed: "disk"}
+    dm.update({f"{sp.layers}.{i}": ("disk" if i % 2 else "cpu") for i in range(plain.n_layers)})
+    for name, m in plain.model.named_modules():  # everything else (position embeddings, rotary) on the CPU
+        placed = any(name == k or name.startswith(k + ".") or k.startswith(name + ".") for k in dm)
+        if name and not placed and (list(m.parameters(recurse=False)) or list(m.buffers(recurse=False))):
+            dm[name] = "cpu"
+    sh = load_model(str(tmp_path / "model"), device_map=dm, offload_folder=tmp_path / "offload")
+    assert sh.offloaded
+    _close(capture(plain, PROMPTS), capture(sh, PROMPTS))
+    for k, v in patch_last(plain, PAIRS).items():
+        _close(v, patch_last(sh, PAIRS)[k])
+    _close(lesion_batch(plain, PROMPTS, ANSWERS)["logprob"], lesion_batch(sh, PROMPTS, ANSWERS)["logprob"])
+    a = finish(**layer_gradient_sums(plain, PROMPTS, ANSWERS), stat="mean_abs")
+    b = finish(**layer_gradient_sums(sh, PROMPTS, ANSWERS), stat="mean_abs")
+    assert (b[1::2] > 0).all()
+    _close(a, b)
+    assert H.attached_hooks(sh.model) == []
