@@ -19,7 +19,8 @@ class CausalOptions:
     saliency_stat: str = "mean_abs"
     """mean_abs (mean |g|), l2 (RMS gradient), grad_x_weight (mean |g*w|)."""
     saliency_group: int = 8
-    """Items per backward pass; the CI is a bootstrap over these groups."""
+    """Items per group (one backward pass; parts with summed gradients when it does not fit in memory);
+    the CI is a bootstrap over these groups."""
     batch_size: int = 16
     """Items per forward pass for lesioning, and pairs per patching step."""
     max_items: int = 48
@@ -82,6 +83,7 @@ def lesion(lm, cs, o: CausalOptions, on_step=None):
 def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None,
                 positions=None) -> dict[str, torch.Tensor]:
     positions = o.patch_positions if positions is None else positions
+
     def run(s: int, e: int) -> dict[str, torch.Tensor]:
         if positions == "last":
             return patch_last(lm, pairs[s:e], layers)
