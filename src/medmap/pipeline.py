@@ -34,6 +34,10 @@ class RunConfig:
     """float32, bfloat16 or float16."""
     device_map: Any = None
     """Passed to transformers/accelerate (e.g. 'auto') for models larger than one device."""
+    max_memory: Any = None
+    """Per-device memory for the device map, e.g. {0: '20GiB', cpu: '60GiB'} or '0=20GiB,cpu=60GiB'."""
+    offload_folder: str | None = None
+    """Where accelerate writes the weights a device map places on 'disk'."""
     seed: int = 0
     """Seed of every random choice (UMAP, bootstrap, item sampling)."""
     analyze: AnalyzeOptions = field(default_factory=AnalyzeOptions)
@@ -46,7 +50,13 @@ class RunConfig:
         return d
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+        d = self.to_dict()
+        for k in _PLACEMENT:  # where the weights are kept does not change any result
+            d.pop(k, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_PLACEMENT = ("max_memory", "offload_folder")
 
 
 def _check_keys(d: dict, allowed, where: str) -> None:
@@ -88,6 +98,13 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
     if bad:
         raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
+    if d.get("dtype", "float32") not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"{where}: dtype '{d['dtype']}' is not one of float32, bfloat16, float16")
+    if isinstance(d.get("device_map"), str) and d["device_map"].lstrip().startswith("{"):
+        try:
+            d["device_map"] = json.loads(d["device_map"])
+        except ValueError as e:
+            raise ConfigError(f"{where}: device_map is not valid JSON ({e})") from None
     from medmap.maps import MapRules
 
     _check_keys(d.get("map_rules", {}) or {}, [f.name for f in fields(MapRules)], f"{where}: map_rules")
@@ -143,7 +160,8 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     write_json(out / "config.json", cfg.to_dict())
     timings: dict[str, float] = {}
     t0 = time.time()
-    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, max_memory=cfg.max_memory,
+                    offload_folder=cfg.offload_folder, progress=note)
     timings["load_model"] = time.time() - t0
     write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,

@@ -9,6 +9,7 @@ import torch
 
 from medmap.analyses.stats import frame, mean_ci, per_unit_curves
 from medmap.capture.lesion import lesion_sweep
+from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
 from medmap.capture.saliency import finish, layer_gradient_sums
 
@@ -18,7 +19,8 @@ class CausalOptions:
     saliency_stat: str = "mean_abs"
     """mean_abs (mean |g|), l2 (RMS gradient), grad_x_weight (mean |g*w|)."""
     saliency_group: int = 8
-    """Items per backward pass; the CI is a bootstrap over these groups."""
+    """Items per group (one backward pass; parts with summed gradients when it does not fit in memory);
+    the CI is a bootstrap over these groups."""
     batch_size: int = 16
     """Items per forward pass for lesioning, and pairs per patching step."""
     max_items: int = 48
@@ -49,7 +51,9 @@ def saliency(lm, cs, o: CausalOptions, on_step=None):
     per_group = []
     for s in range(0, len(items), o.saliency_group):
         g = items[s:s + o.saliency_group]
-        r = layer_gradient_sums(lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat)
+        # a group that does not fit runs in halved parts whose gradients are summed: same group, same numbers
+        r = with_halving(("saliency", lm.identity), len(g), lambda m, g=g: layer_gradient_sums(
+            lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat, micro_batch=m))
         per_group.append(finish(r["sums"], r["counts"], o.saliency_stat).numpy())
         if on_step:
             on_step(len(g))
@@ -79,15 +83,13 @@ def lesion(lm, cs, o: CausalOptions, on_step=None):
 def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None,
                 positions=None) -> dict[str, torch.Tensor]:
     positions = o.patch_positions if positions is None else positions
-    parts = []
-    for s in range(0, len(pairs), o.batch_size):
-        chunk = pairs[s:s + o.batch_size]
+
+    def run(s: int, e: int) -> dict[str, torch.Tensor]:
         if positions == "last":
-            parts.append(patch_last(lm, chunk, layers))
-        else:
-            parts.append(patch_positions(lm, chunk, layers, positions))
-        if on_step:
-            on_step(len(chunk))
+            return patch_last(lm, pairs[s:e], layers)
+        return patch_positions(lm, pairs[s:e], layers, positions)
+
+    parts = batches(len(pairs), o.batch_size, run, key=("patching", lm.identity), on_done=on_step)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 

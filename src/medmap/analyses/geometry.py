@@ -1,7 +1,9 @@
 """Technique 1: geometry of activations. Per layer, UMAP (umap-learn, seeded) to 2-d for figures and
 30-d for metrics, after an optional PCA; metrics in the UMAP space and in the raw activation space, so
 that a user can see whether UMAP distorts. Layers run in parallel worker processes (umap-learn runs
-single-threaded once seeded, so parallelism across layers is where the speed is)."""
+single-threaded once seeded, so parallelism across layers is where the speed is). On a GPU, RAPIDS cuML's
+UMAP can be used instead (``backend``: 'cuml', or 'auto' = cuML when importable); its embeddings are
+not bit-identical to umap-learn's, so the backend is part of the cache key."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses.stats import bootstrap_ci, frame
+from medmap.errors import ConfigError
 
 CATEGORICAL = {"symptoms": ["category"], "diseases": ["category"], "drugs": ["mechanism", "specialty"],
                "dosage": ["unit"], "progression": ["stage", "disease"], "age": ["gender"]}
@@ -46,15 +49,54 @@ class GeometryOptions:
     """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4)."""
     seed: int = 0
     """Seed of UMAP and of the bootstrap."""
+    backend: str = "umap-learn"
+    """UMAP implementation: umap-learn (CPU), cuml (RAPIDS cuML on a CUDA GPU), or auto (cuML when it
+    can be imported, else umap-learn)."""
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"geometry backend '{self.backend}' is not one of {', '.join(BACKENDS)}")
+
+
+BACKENDS = ("umap-learn", "cuml", "auto")
+
+
+def cuml_available() -> bool:
+    """Whether RAPIDS cuML's UMAP can be imported (it needs a CUDA GPU and the cuml package)."""
+    try:
+        from cuml.manifold import UMAP  # noqa: F401
+    except Exception:  # ImportError, or a CUDA runtime error raised while importing
+        return False
+    return True
+
+
+def umap_backend(requested: str) -> str:
+    """The UMAP implementation ``requested`` resolves to here: 'umap-learn' or 'cuml'."""
+    if requested not in BACKENDS:
+        raise ConfigError(f"geometry backend '{requested}' is not one of {', '.join(BACKENDS)}")
+    if requested == "umap-learn":
+        return requested
+    if cuml_available():
+        return "cuml"
+    if requested == "cuml":
+        raise ConfigError(
+            "geometry backend 'cuml' was asked for, but RAPIDS cuML cannot be imported here (it needs a CUDA "
+            "GPU and the cuml package, e.g. pip install cuml-cu12); use backend 'umap-learn' or 'auto'")
+    return "umap-learn"
 
 
 def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
     import warnings
 
-    import umap
-
     n = len(X)
     init = "spectral" if n > dims + 2 else "random"
+    if o.backend == "cuml":
+        from cuml.manifold import UMAP
+
+        red = UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
+                   metric=o.umap_metric, n_epochs=o.n_epochs, random_state=o.seed, init=init, output_type="numpy")
+        return np.asarray(red.fit_transform(np.ascontiguousarray(X, dtype=np.float32)), dtype=np.float64)
+    import umap
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         red = umap.UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
@@ -181,8 +223,11 @@ def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions
     acts = np.asarray(acts, dtype=np.float32)
     L = acts.shape[1] - 1
     labels = {n: cs.label_values(n) for n in cs.label_names()}
-    jobs = [(acts[:, l + 1], cs.domain, labels, asdict(options), l) for l in range(L)]
+    backend = umap_backend(options.backend)
+    jobs = [(acts[:, l + 1], cs.domain, labels, {**asdict(options), "backend": backend}, l) for l in range(L)]
     workers = options.workers or min(4, os.cpu_count() or 1)
+    if backend == "cuml":
+        workers = 1  # one process on the GPU: cuML parallelises each layer itself
     results: dict[int, tuple] = {}
     if workers > 1 and L > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:

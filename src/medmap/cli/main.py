@@ -16,6 +16,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
                        "drugs, dosage).")
 _STATE = {"debug": False}
+_DTYPE_HELP = "float32 | bfloat16 | float16 (bfloat16 on GPU halves memory)."
+_DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: auto | balanced | sequential | a "
+                    "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
+_MAX_MEMORY_HELP = "Memory per device for the device map, e.g. 0=20GiB,cpu=60GiB (implies --device-map auto)."
+_OFFLOAD_HELP = "Folder for the weights the device map places on disk."
+
+
+def _placement(dtype, device_map, max_memory, offload_folder) -> dict:
+    return {"dtype": dtype, "device_map": device_map, "max_memory": max_memory,
+            "offload_folder": str(offload_folder) if offload_folder else None}
 
 
 @app.callback()
@@ -119,6 +129,10 @@ def capture(
     out: Path = typer.Option(Path("runs/capture"), "--out", help="Output folder."),
     pooling: str = typer.Option("last", help="last | mean | span."),
     batch_size: int = typer.Option(32, help="Prompts per forward pass."),
+    dtype: str = typer.Option("float32", "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Capture pooled residual-stream activations of every layer for concept sets."""
     from medmap import concepts as C
@@ -126,8 +140,11 @@ def capture(
     from medmap.models import load_model
     from medmap.store import Cache
 
+    from medmap.models.loader import parse_device_map
+
     sets = C.resolve_sets(_split(domain), concepts_file)
-    lm = load_model(model, progress=note)
+    lm = load_model(model, dtype=dtype, device_map=parse_device_map(device_map), max_memory=max_memory,
+                    offload_folder=offload_folder, progress=note)
     cache = Cache(out / "cache")
     for cs in sets:
         with task(f"capture {cs.domain}", len(cs)) as adv:
@@ -140,6 +157,7 @@ def _progress(desc, total):
     return task(desc, total)
 
 
+
 @app.command()
 def analyze(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
@@ -149,6 +167,10 @@ def analyze(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Run techniques and write per-layer scores (scores.csv/.parquet) and 2-d embeddings."""
     from medmap import concepts as C
@@ -158,11 +180,13 @@ def analyze(
     from medmap.store import write_json
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None})
+                               "concepts": str(concepts_file) if concepts_file else None,
+                               **_placement(dtype, device_map, max_memory, offload_folder)})
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
     write_json(out / "config.json", cfg.to_dict())
-    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, max_memory=cfg.max_memory,
+                    offload_folder=cfg.offload_folder, progress=note)
     scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
     console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
@@ -176,12 +200,17 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
     from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None})
+                               "concepts": str(concepts_file) if concepts_file else None,
+                               **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
     console.print(f"run folder: {out}")
     res = run_pipeline(cfg, out, _progress, note)
