@@ -2,7 +2,10 @@
 
 A run folder holds the resolved config, provenance, the scores, the map, the findings, figures and
 ``report.html``; its ``cache/`` makes a killed run resume and a rerun recompute nothing. A run that has
-finished writes ``DONE.json`` last; running the same config again only says so."""
+finished writes ``DONE.json`` last; running the same config again only says so.
+
+Under torchrun every rank loads its own copy of the model and takes its share of the sweeps; rank 0
+alone writes the run folder and builds the map, findings, figures and report."""
 
 from __future__ import annotations
 
@@ -134,43 +137,71 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{name}-{cfg.digest()[:8]}"
 
 
+def load_model_for_rank(cfg: RunConfig, note=print):
+    """The configured model; under torchrun this rank's own copy (on GPU ``LOCAL_RANK`` when every rank
+    has one), loaded (and converted into the cache) first by each machine's local rank 0."""
+    from medmap import parallel
+    from medmap.models import load_model
+
+    device_map = parallel.rank_device_map(cfg.device_map, cfg.max_memory)
+    with parallel.local_main_first():
+        return load_model(cfg.model, dtype=cfg.dtype, device_map=device_map, max_memory=cfg.max_memory,
+                          offload_folder=cfg.offload_folder, progress=note)
+
+
 def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
-    """Execute the run into ``out``; returns a summary."""
+    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
+    called) every rank calls this; rank 0 writes."""
     import time
 
     from medmap import concepts as C
-    from medmap.analyses.findings import findings
+    from medmap import parallel
     from medmap.analyses.runner import analyze
-    from medmap.maps import MapRules, build_map
-    from medmap.models import load_model
+    from medmap.maps import MapRules
     from medmap.store import provenance, write_json
 
     out = Path(out)
     done = out / "DONE.json"
-    if done.is_file():
-        try:
-            if json.loads(done.read_text()).get("config_digest") == cfg.digest():
-                return {"status": "already finished", "out": str(out)}
-        except ValueError:
-            pass
+
+    def finished() -> bool:
+        if done.is_file():
+            try:
+                return json.loads(done.read_text()).get("config_digest") == cfg.digest()
+            except ValueError:
+                pass
+        return False
+
+    if parallel.on_main(finished):  # rank 0 decides for every rank
+        return {"status": "already finished", "out": str(out)}
     # everything that can be checked without a model is checked first
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
     rules = MapRules(**cfg.map_rules)
-    write_json(out / "config.json", cfg.to_dict())
+    parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
     timings: dict[str, float] = {}
     t0 = time.time()
-    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, max_memory=cfg.max_memory,
-                    offload_folder=cfg.offload_folder, progress=note)
+    lm = load_model_for_rank(cfg, note)
     timings["load_model"] = time.time() - t0
-    write_json(out / "provenance.json", provenance(
+    parallel.on_main(lambda: write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
         seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s)}
-                                     for s in sets}, config_digest=cfg.digest()))
+                                     for s in sets}, config_digest=cfg.digest(), ranks=parallel.world_size())),
+        share=False)
 
     t = time.time()
     scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress)
     timings["analyze"] = time.time() - t
+    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, rules, timings, t0, note))
+
+
+def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: float, note) -> dict:
+    """Map, findings, figures, report and DONE.json (rank 0 only under torchrun)."""
+    import time
+
+    from medmap.analyses.findings import findings
+    from medmap.maps import build_map
+    from medmap.store import write_json
+
     t = time.time()
     kmap = build_map(scores, rules)
     kmap.save(out)
@@ -187,5 +218,5 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     timings["report"] = time.time() - t
     timings["total"] = time.time() - t0
     write_json(out / "timings.json", timings)
-    write_json(done, {"config_digest": cfg.digest(), "timings": timings})
+    write_json(out / "DONE.json", {"config_digest": cfg.digest(), "timings": timings})
     return {"status": "finished", "out": str(out), "timings": timings}
