@@ -124,6 +124,9 @@ def _worker(rank, port):
         assert parallel.rank_device_map(None) is None  # CPU: one process per core, no GPU
         with pytest.raises(ConfigError, match="one rank per machine"):
             parallel.rank_device_map("auto")
+        with pytest.raises(ConfigError, match="one rank per machine"):
+            parallel.rank_device_map(None, "0=20GiB,cpu=60GiB")  # max_memory implies 'auto'
+        assert parallel.rank_device_map("cpu") == "cpu"
         parallel.barrier()
     finally:
         parallel.shutdown()
