@@ -24,7 +24,7 @@ from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.stats import SCORE_COLUMNS
 from medmap.capture.activations import capture
-from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set
+from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped
 from medmap.store import Cache, save_tensors, write_frame, write_json
 
 TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
@@ -69,12 +69,9 @@ def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int
     ranks under torchrun; every rank gets the whole tensor, rank 0 writes the same cache entry."""
     if not parallel.active():
         return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress)
-    from safetensors.torch import load_file
-
     parts = capture_key(lm, cs, pooling)
     folder = cache.entry("capture", parts)
-    acts = parallel.on_main(lambda: load_file(str(folder / "activations.safetensors"))["activations"]
-                            if cache.valid(folder) else None)
+    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.valid(folder) else None)
     if acts is not None:
         return acts
     n = len(cs.items)
