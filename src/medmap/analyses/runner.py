@@ -9,7 +9,6 @@ ranks and gathered in single-process order."""
 from __future__ import annotations
 
 import json
-import shutil
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,8 +23,8 @@ from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.stats import SCORE_COLUMNS
 from medmap.capture.activations import capture
-from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped
-from medmap.store import Cache, save_tensors, write_frame, write_json
+from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
+from medmap.store import Cache, write_frame, write_json
 
 TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
 
@@ -90,13 +89,7 @@ def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int
     acts = torch.cat(acts) if acts else torch.empty(0, lm.n_layers + 1, lm.hidden_size)
 
     def store():  # the same entry capture_set writes, so a single-process run reuses it
-        folder.mkdir(parents=True, exist_ok=True)
-        save_tensors(folder / "activations.safetensors", {"activations": acts})
-        write_json(folder / "items.json", {"ids": [it.id for it in cs.items], "layers": lm.n_layers,
-                                           "index_0": "embeddings (input of decoder layer 0)",
-                                           "index_l_plus_1": "output of decoder layer l"})
-        cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
-        shutil.rmtree(folder / "shards", ignore_errors=True)  # left by a killed single-process capture
+        store_capture(lm, cs, cache, acts, pooling)
 
     parallel.on_main(store, share=False)
     return acts

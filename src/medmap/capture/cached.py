@@ -64,12 +64,26 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
     shape = [len(items), lm.n_layers + 1, lm.hidden_size]
     folder.mkdir(parents=True, exist_ok=True)
     _concatenate(shards, final, shape)
-    write_json(folder / "items.json", {"ids": ids, "layers": lm.n_layers,
+    _seal(lm, cs, cache, folder, parts)
+    return load_mapped(final)
+
+
+def store_capture(lm, cs, cache: Cache, acts: torch.Tensor, pooling: str = "last") -> None:
+    """Write activations computed elsewhere (e.g. gathered from torchrun ranks) as the cache entry
+    ``capture_set`` would have written, so a later run of either kind reuses it."""
+    parts = capture_key(lm, cs, pooling)
+    folder = cache.entry("capture", parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors(folder / "activations.safetensors", {"activations": acts})
+    _seal(lm, cs, cache, folder, parts)
+
+
+def _seal(lm, cs, cache: Cache, folder: Path, parts: dict) -> None:
+    write_json(folder / "items.json", {"ids": [it.id for it in cs.items], "layers": lm.n_layers,
                                        "index_0": "embeddings (input of decoder layer 0)",
                                        "index_l_plus_1": "output of decoder layer l"})
     cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
-    shutil.rmtree(shard_dir, ignore_errors=True)  # the sealed file holds them all
-    return load_mapped(final)
+    shutil.rmtree(folder / "shards", ignore_errors=True)  # the sealed file holds them all (or they are stale)
 
 
 def _shard_ok(path: Path, ids: list[str], cache: Cache) -> bool:
