@@ -15,6 +15,17 @@ def test_fast_last_position_equals_reference(tiny):
     torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
 
 
+def test_fast_path_layer_groups_and_subsets_equal_reference(tiny):
+    """Patched rows start at their layer (groups of 1, 3 and all layers; an unsorted subset of layers)."""
+    ref = patch_reference(tiny, PAIRS)
+    for group in (1, 3, tiny.n_layers):
+        fast = patch_last(tiny, PAIRS, group=group)
+        torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
+    sub = [tiny.n_layers - 1, 0, 1]
+    fast = patch_last(tiny, PAIRS, layers=sub, group=2)
+    torch.testing.assert_close(fast["ld_patched"], ref[:, sub], atol=1e-4, rtol=1e-4)
+
+
 def test_general_last_equals_fast(tiny):
     fast = patch_last(tiny, PAIRS)
     gen = patch_positions(tiny, PAIRS[1:2] * 1 + [PAIRS[1]], positions="last")
@@ -46,3 +57,35 @@ def test_single_position_offset_zero_is_last_token(tiny):
     digit = len("A 16-year-old patient is") - 3  # offset of the differing digit token (byte tokens + BOS)
     c = patch_positions(tiny, [PAIRS[1]], positions=digit)  # patching the differing token instead
     assert not torch.allclose(c["ld_patched"], b["ld_patched"], atol=1e-4)
+
+
+def test_per_position_grid_offset_zero_equals_last_token_recovery(tiny_llama):
+    """``per_position`` adds recovery.pos-<k> curves; patching only the last token (k = 0) is the
+    default last-position recovery when every pair has equal token lengths."""
+    import numpy as np
+
+    from medmap.analyses.causal import CausalOptions, patching
+    from medmap.capture.batching import tokenize
+    from medmap.concepts.schema import ConceptItem, PatchPair
+    from medmap.concepts.sets import ConceptSet
+
+    tok = tiny_llama.tokenizer
+    items, ages = [], [(15, 55), (16, 56), (12, 62), (17, 47), (14, 84), (13, 73)]
+    for a, b in ages:
+        clean, corr = f"A {a}-year-old patient is", f"A {b}-year-old patient is"
+        assert len(tokenize(tok, clean)) == len(tokenize(tok, corr))
+        items.append(ConceptItem(id=f"p{a}", domain="age", prompt=clean, labels={"age": a}, answer=" a minor",
+                                 pair=PatchPair(corrupted_prompt=corr, clean_answer=" a minor",
+                                                corrupted_answer=" an adult")))
+    cs = ConceptSet("age", tuple(items), "test")
+    o = CausalOptions(per_position=3, min_gap=-1e9, n_boot=20)
+    df, info = patching(tiny_llama, cs, o)
+    # the random model need not prefer the clean answer; keep every pair so both curves see the same ones
+    ok = info["n_used"]
+    assert {"recovery.pos-0", "recovery.pos-1", "recovery.pos-2"} <= set(df["metric"])
+    rec = df[df.metric == "recovery"].sort_values("layer")["value"].to_numpy()
+    pos0 = df[df.metric == "recovery.pos-0"].sort_values("layer")["value"].to_numpy()
+    pos2 = df[df.metric == "recovery.pos-2"].sort_values("layer")["value"].to_numpy()
+    assert ok > 0 and len(rec) == tiny_llama.n_layers
+    np.testing.assert_allclose(pos0, rec, atol=1e-4)
+    assert not np.allclose(pos2, rec, atol=1e-3)

@@ -10,7 +10,7 @@ CONFIG = {
     "domains": ["age", "symptoms"],
     "concepts": None,  # set by the fixture: a small subset of the built-in sets
     "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},
-                "causal": {"max_items": 8, "max_pairs": 6, "n_boot": 20}},
+                "causal": {"max_items": 8, "max_pairs": 6, "n_boot": 20, "per_position": 2}},
 }
 
 
@@ -40,8 +40,9 @@ def test_run_writes_everything_and_is_deterministic(tiny_folder, config_file, tm
     a, b = tmp_path / "a", tmp_path / "b"
     main(["run", "--model", str(tiny_folder), "--config", str(config_file), "--out", str(a)])
     for f in ("config.json", "provenance.json", "scores.csv", "map.csv", "map.json", "findings.json",
-              "embeddings/age.json", "DONE.json"):
+              "embeddings/age.json", "DONE.json", "figures/patching_positions.png"):
         assert (a / f).is_file(), f
+    assert "per layer and position" in (a / "report.html").read_text()
     main(["run", "--model", str(tiny_folder), "--config", str(config_file), "--out", str(a)])
     assert "already finished with this configuration" in " ".join(capsys.readouterr().err.split())
     main(["run", "--model", str(tiny_folder), "--config", str(config_file), "--out", str(b)])

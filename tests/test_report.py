@@ -11,6 +11,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -149,6 +150,29 @@ def test_collapse_figure(loaded):
     assert len(fig.axes[0].lines) >= 6
     with pytest.raises(ReportError):
         F.collapse_figure(loaded.scores[loaded.scores["technique"] != "geometry"])
+
+
+def test_position_grid_figure(loaded):
+    import pandas as pd
+
+    base = loaded.scores[(loaded.scores["technique"] == "patching") & (loaded.scores["metric"] == "recovery")]
+    extra = []
+    for k in range(3):
+        d = base.copy()
+        d["metric"] = f"recovery.pos-{k}"
+        d["value"] = d["value"] * (k + 1)
+        extra.append(d)
+    scores = pd.concat([loaded.scores, *extra], ignore_index=True)
+    fig = F.position_grid_figure(scores)
+    domains = list(dict.fromkeys(base["domain"]))
+    heat = [a for a in fig.axes if a.get_title(loc="left").endswith("layer x position")]
+    assert len(heat) == len(domains)
+    assert [t.get_text() for t in heat[0].get_yticklabels()] == ["last", "last-1", "last-2"]
+    img = heat[0].images[0].get_array()
+    d0 = base[base["domain"] == heat[0].get_title(loc="left").split(":")[0]].sort_values("layer")["value"]
+    np.testing.assert_allclose(img[2], 3 * d0.to_numpy())
+    with pytest.raises(ReportError):
+        F.position_grid_figure(loaded.scores)
 
 
 def test_write_figures(tmp_path):

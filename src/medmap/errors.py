@@ -24,3 +24,7 @@ class ConfigError(MedmapError, ValueError):
 
 class CacheError(MedmapError):
     """A cached result is missing, corrupted or does not match its manifest."""
+
+
+class DistributedError(MedmapError):
+    """A torchrun launch is misconfigured, or a rank failed while the others waited for it."""

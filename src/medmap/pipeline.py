@@ -2,7 +2,10 @@
 
 A run folder holds the resolved config, provenance, the scores, the map, the findings, figures and
 ``report.html``; its ``cache/`` makes a killed run resume and a rerun recompute nothing. A run that has
-finished writes ``DONE.json`` last; running the same config again only says so."""
+finished writes ``DONE.json`` last; running the same config again only says so.
+
+Under torchrun every rank loads its own copy of the model and takes its share of the sweeps; rank 0
+alone writes the run folder and builds the map, findings, figures and report."""
 
 from __future__ import annotations
 
@@ -34,6 +37,10 @@ class RunConfig:
     """float32, bfloat16 or float16."""
     device_map: Any = None
     """Passed to transformers/accelerate (e.g. 'auto') for models larger than one device."""
+    max_memory: Any = None
+    """Per-device memory for the device map, e.g. {0: '20GiB', cpu: '60GiB'} or '0=20GiB,cpu=60GiB'."""
+    offload_folder: str | None = None
+    """Where accelerate writes the weights a device map places on 'disk'."""
     seed: int = 0
     """Seed of every random choice (UMAP, bootstrap, item sampling)."""
     seeds: int = 1
@@ -56,14 +63,20 @@ class RunConfig:
         return self.seeds > 1 or self.paraphrases
 
     def digest(self, robustness: bool = True) -> str:
-        """Hash of the resolved config. With ``robustness=False`` (the run folder's name) the robustness
-        options are left out, so adding ``--seeds`` to a run reuses its folder and cache; left at their
-        defaults they never count, so configs written before they existed keep their digest."""
+        """Hash of the resolved config. Where the weights are kept never counts. With
+        ``robustness=False`` (the run folder's name) the robustness options are left out, so adding
+        ``--seeds`` to a run reuses its folder and cache; left at their defaults they never count, so
+        configs written before they existed keep their digest."""
         d = self.to_dict()
+        for k in _PLACEMENT:  # where the weights are kept does not change any result
+            d.pop(k, None)
         if not (robustness and self.robustness):
             d.pop("seeds")
             d.pop("paraphrases")
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_PLACEMENT = ("max_memory", "offload_folder")
 
 
 def _check_keys(d: dict, allowed, where: str) -> None:
@@ -105,6 +118,13 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
     if bad:
         raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
+    if d.get("dtype", "float32") not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"{where}: dtype '{d['dtype']}' is not one of float32, bfloat16, float16")
+    if isinstance(d.get("device_map"), str) and d["device_map"].lstrip().startswith("{"):
+        try:
+            d["device_map"] = json.loads(d["device_map"])
+        except ValueError as e:
+            raise ConfigError(f"{where}: device_map is not valid JSON ({e})") from None
     from medmap.maps import MapRules
 
     _check_keys(d.get("map_rules", {}) or {}, [f.name for f in fields(MapRules)], f"{where}: map_rules")
@@ -139,15 +159,12 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{name}-{cfg.digest(robustness=False)[:8]}"
 
 
-def measure_robustness(lm, sets, cfg: RunConfig, kmap, rules, cache, progress=None):
-    """Map the extra seeds and the templates of ``cfg`` and measure how much ``kmap``'s intervals move
-    (see :mod:`medmap.analyses.variants` and :mod:`medmap.maps.robustness`)."""
-    from medmap.analyses.variants import run_variants
+def measure_robustness(cfg: RunConfig, kmap, v, rules):
+    """How much ``kmap``'s intervals move across the seed and template variants ``v``
+    (:func:`medmap.analyses.variants.run_variants`); see :mod:`medmap.maps.robustness`."""
     from medmap.maps import build_map
     from medmap.maps.robustness import measure_robustness as spread
 
-    v = run_variants(lm, sets, list(cfg.techniques), cfg.analyze, cache, seed=cfg.seed, seeds=cfg.seeds,
-                     paraphrases=cfg.paraphrases, progress=progress)
     groups: dict[str, dict] = {"seed": {f"seed={cfg.seed}": kmap}} if cfg.seeds > 1 else {}
     skipped = list(v.skipped)
     for var in v.variants:
@@ -171,53 +188,90 @@ def check_context(cfg: RunConfig, sets, note=print) -> None:
     check_fits(sets, info)
 
 
+def load_model_for_rank(cfg: RunConfig, note=print):
+    """The configured model; under torchrun this rank's own copy (on GPU ``LOCAL_RANK`` when every rank
+    has one), loaded (and converted into the cache) first by each machine's local rank 0."""
+    from medmap import parallel
+    from medmap.models import load_model
+
+    device_map = parallel.rank_device_map(cfg.device_map, cfg.max_memory)
+    with parallel.local_main_first():
+        return load_model(cfg.model, dtype=cfg.dtype, device_map=device_map, max_memory=cfg.max_memory,
+                          offload_folder=cfg.offload_folder, progress=note)
+
+
 def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
-    """Execute the run into ``out``; returns a summary."""
+    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
+    called) every rank calls this; rank 0 writes."""
     import time
 
     from medmap import concepts as C
-    from medmap.analyses.findings import findings
+    from medmap import parallel
     from medmap.analyses.runner import analyze
-    from medmap.maps import MapRules, build_map
-    from medmap.models import load_model
+    from medmap.maps import MapRules
     from medmap.store import Cache, provenance, write_json
 
     out = Path(out)
     done = out / "DONE.json"
-    if done.is_file():
-        try:
-            if json.loads(done.read_text()).get("config_digest") == cfg.digest():
-                return {"status": "already finished", "out": str(out)}
-        except ValueError:
-            pass
+
+    def finished() -> bool:
+        if done.is_file():
+            try:
+                return json.loads(done.read_text()).get("config_digest") == cfg.digest()
+            except ValueError:
+                pass
+        return False
+
+    if parallel.on_main(finished):  # rank 0 decides for every rank
+        return {"status": "already finished", "out": str(out)}
     # everything that can be checked without a model is checked first
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
     rules = MapRules(**cfg.map_rules)
     check_context(cfg, sets, note)
-    write_json(out / "config.json", cfg.to_dict())
+    parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
     timings: dict[str, float] = {}
     t0 = time.time()
-    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    lm = load_model_for_rank(cfg, note)
     timings["load_model"] = time.time() - t0
-    write_json(out / "provenance.json", provenance(
+    parallel.on_main(lambda: write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
         seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s)}
-                                     for s in sets}, config_digest=cfg.digest()))
+                                     for s in sets}, config_digest=cfg.digest(), ranks=parallel.world_size())),
+        share=False)
 
     t = time.time()
     cache = Cache(out / "cache")
     scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache)
     timings["analyze"] = time.time() - t
+    variants = None
+    if cfg.robustness:  # every rank takes its share of the variants' sweeps, as for the main analysis
+        from medmap.analyses.variants import run_variants
+
+        t = time.time()
+        variants = run_variants(lm, sets, list(cfg.techniques), cfg.analyze, cache, seed=cfg.seed,
+                                seeds=cfg.seeds, paraphrases=cfg.paraphrases, progress=progress)
+        timings["robustness"] = time.time() - t
+    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, rules, timings, t0, note, variants))
+
+
+def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: float, note, variants=None) -> dict:
+    """Map, findings, figures, report and DONE.json (rank 0 only under torchrun)."""
+    import time
+
+    from medmap.analyses.findings import findings
+    from medmap.maps import build_map
+    from medmap.store import write_json
+
     t = time.time()
     kmap = build_map(scores, rules)
     kmap.save(out)
     write_json(out / "findings.json", findings(scores, lm.name))
     timings["map_findings"] = time.time() - t
-    if cfg.robustness:
+    if variants is not None:
         t = time.time()
-        measure_robustness(lm, sets, cfg, kmap, rules, cache, progress).save(out)
-        timings["robustness"] = time.time() - t
+        measure_robustness(cfg, kmap, variants, rules).save(out)
+        timings["robustness"] += time.time() - t
     else:  # left by an earlier run of this folder with --seeds or --paraphrases
         for name in ("robustness.json", "robustness.csv"):
             (out / name).unlink(missing_ok=True)
@@ -232,5 +286,5 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     timings["report"] = time.time() - t
     timings["total"] = time.time() - t0
     write_json(out / "timings.json", timings)
-    write_json(done, {"config_digest": cfg.digest(), "timings": timings})
+    write_json(out / "DONE.json", {"config_digest": cfg.digest(), "timings": timings})
     return {"status": "finished", "out": str(out), "timings": timings}

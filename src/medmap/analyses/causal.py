@@ -1,4 +1,9 @@
-"""Techniques 2-4 as per-layer scores: weight saliency, layer lesioning, activation patching."""
+"""Techniques 2-4 as per-layer scores: weight saliency, layer lesioning, activation patching.
+
+Under torchrun the units of each sweep (saliency groups, lesion batches x layer blocks, patching
+batches) are split over the ranks by ``medmap.parallel``; every unit is exactly a single-process batch,
+so the per-item numbers, and the bootstrap over them, are those of a single process. A unit that runs
+out of device memory is halved inside the unit (``medmap.capture.oom``)."""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from medmap import parallel
 from medmap.analyses.stats import frame, mean_ci, per_unit_curves
-from medmap.capture.lesion import lesion_sweep
+from medmap.capture.lesion import lesion_batch
+from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
 from medmap.capture.saliency import finish, layer_gradient_sums
 
@@ -18,7 +25,8 @@ class CausalOptions:
     saliency_stat: str = "mean_abs"
     """mean_abs (mean |g|), l2 (RMS gradient), grad_x_weight (mean |g*w|)."""
     saliency_group: int = 8
-    """Items per backward pass; the CI is a bootstrap over these groups."""
+    """Items per group (one backward pass; parts with summed gradients when it does not fit in memory);
+    the CI is a bootstrap over these groups."""
     batch_size: int = 16
     """Items per forward pass for lesioning, and pairs per patching step."""
     max_items: int = 48
@@ -46,13 +54,15 @@ def sample(items: list, k: int, seed: int) -> list:
 
 def saliency(lm, cs, o: CausalOptions, on_step=None):
     items = sample(cs.answered, o.max_items, o.seed)
-    per_group = []
-    for s in range(0, len(items), o.saliency_group):
-        g = items[s:s + o.saliency_group]
-        r = layer_gradient_sums(lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat)
-        per_group.append(finish(r["sums"], r["counts"], o.saliency_stat).numpy())
-        if on_step:
-            on_step(len(g))
+    groups = [items[s:s + o.saliency_group] for s in range(0, len(items), o.saliency_group)]
+
+    def one(g):
+        # a group that does not fit runs in halved parts whose gradients are summed: same group, same numbers
+        r = with_halving(("saliency", lm.identity), len(g), lambda m: layer_gradient_sums(
+            lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat, micro_batch=m))
+        return finish(r["sums"], r["counts"], o.saliency_stat).numpy()
+
+    per_group = parallel.map_units(one, groups, size=len, on_step=on_step)
     arr = np.stack(per_group) if per_group else np.zeros((0, lm.n_layers, 3))
     if arr.size and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -65,8 +75,7 @@ def saliency(lm, cs, o: CausalOptions, on_step=None):
 
 def lesion(lm, cs, o: CausalOptions, on_step=None):
     items = sample(cs.answered, o.max_items, o.seed)
-    r = lesion_sweep(lm, [it.prompt for it in items], [it.answer for it in items], batch_size=o.batch_size,
-                     on_batch=on_step)
+    r = lesion_scores(lm, [it.prompt for it in items], [it.answer for it in items], o.batch_size, on_step)
     drop = (r["base_logprob"][:, None] - r["logprob"]).numpy()
     rows = per_unit_curves(drop, "logprob_drop", o.n_boot, o.seed)
     rows += per_unit_curves(r["kl"].numpy(), "kl", o.n_boot, o.seed)
@@ -76,19 +85,58 @@ def lesion(lm, cs, o: CausalOptions, on_step=None):
     return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="lesion")
 
 
+def lesion_units(n_items: int, batch_size: int, n_layers: int, world: int) -> list[tuple[int, int, list[int]]]:
+    """Units of the lesion sweep: (start, end, layers) cells of the single-process batches. A lesion at
+    layer l is computed from the batch's intact pass alone, so a batch's layers can be split over ranks
+    without changing a number; they are split (into ``world`` blocks) only when the batches alone do
+    not divide evenly over the ranks."""
+    batches_ = [(s, min(s + batch_size, n_items)) for s in range(0, n_items, batch_size)]
+    blocks = 1 if len(batches_) % world == 0 else min(world, n_layers)
+    layer_blocks = [b.tolist() for b in np.array_split(np.arange(n_layers), blocks)]
+    return [(s, e, ls) for s, e in batches_ for ls in layer_blocks]
+
+
+def _cat(parts: list[dict[str, torch.Tensor]], dim: int = 0) -> dict[str, torch.Tensor]:
+    return {k: torch.cat([p[k].cpu() for p in parts], dim) for k in parts[0]}
+
+
+def lesion_scores(lm, prompts: list[str], answers: list[str], batch_size: int, on_step=None) -> dict[str, torch.Tensor]:
+    """``lesion_sweep`` with its (batch, layers) cells split over the ranks: ``logprob``, ``correct``,
+    ``kl`` [items, n_layers] and the intact ``base_logprob``, ``base_correct`` [items]."""
+    units = lesion_units(len(prompts), batch_size, lm.n_layers, parallel.world_size())
+
+    def one(u):
+        s, e, layers = u
+        return _cat(batches(e - s, e - s, lambda a, b: lesion_batch(lm, prompts[s + a:s + b], answers[s + a:s + b],
+                                                                    layers), key=("lesion", lm.identity)))
+
+    def size(u):  # a batch counts once its last layer block is done
+        return u[1] - u[0] if u[2][-1] == lm.n_layers - 1 else 0
+
+    parts = parallel.map_units(one, units, size=size, on_step=on_step)
+    by_batch: dict[int, list] = {}
+    for (s, _, _), p in zip(units, parts):
+        by_batch.setdefault(s, []).append(p)
+    out = {k: torch.cat([torch.cat([p[k] for p in ps], 1) for ps in by_batch.values()])
+           for k in ("logprob", "correct", "kl")}
+    out.update({k: torch.cat([ps[0][k] for ps in by_batch.values()]) for k in ("base_logprob", "base_correct")})
+    return out
+
+
 def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None,
                 positions=None) -> dict[str, torch.Tensor]:
     positions = o.patch_positions if positions is None else positions
-    parts = []
-    for s in range(0, len(pairs), o.batch_size):
-        chunk = pairs[s:s + o.batch_size]
+
+    def run(chunk: list[Pair], s: int, e: int) -> dict[str, torch.Tensor]:
         if positions == "last":
-            parts.append(patch_last(lm, chunk, layers))
-        else:
-            parts.append(patch_positions(lm, chunk, layers, positions))
-        if on_step:
-            on_step(len(chunk))
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            return patch_last(lm, chunk[s:e], layers)
+        return patch_positions(lm, chunk[s:e], layers, positions)
+
+    def one(chunk: list[Pair]) -> dict[str, torch.Tensor]:
+        return _cat(batches(len(chunk), len(chunk), lambda s, e: run(chunk, s, e), key=("patching", lm.identity)))
+
+    chunks = [pairs[s:s + o.batch_size] for s in range(0, len(pairs), o.batch_size)]
+    return _cat(parallel.map_units(one, chunks, size=len, on_step=on_step))
 
 
 def usable_pairs(ld_clean: torch.Tensor, ld_corr: torch.Tensor, min_gap: float) -> tuple[np.ndarray, list[str]]:

@@ -1,7 +1,9 @@
 """Technique 1: geometry of activations. Per layer, UMAP (umap-learn, seeded) to 2-d for figures and
 30-d for metrics, after an optional PCA; metrics in the UMAP space and in the raw activation space, so
 that a user can see whether UMAP distorts. Layers run in parallel worker processes (umap-learn runs
-single-threaded once seeded, so parallelism across layers is where the speed is)."""
+single-threaded once seeded, so parallelism across layers is where the speed is). On a GPU, RAPIDS cuML's
+UMAP can be used instead (``backend``: 'cuml', or 'auto' = cuML when importable); its embeddings are
+not bit-identical to umap-learn's, so the backend is part of the cache key."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses.stats import bootstrap_ci, frame
+from medmap.errors import ConfigError
 
 CATEGORICAL = {"symptoms": ["category"], "diseases": ["category"], "drugs": ["mechanism", "specialty"],
                "dosage": ["unit"], "progression": ["stage", "disease"], "age": ["gender"]}
@@ -43,18 +46,58 @@ class GeometryOptions:
     """A layer is flagged as collapsed when its effective rank is below this fraction of the median
     effective rank of the 3 layers on each side."""
     workers: int = 0
-    """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4)."""
+    """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4; under torchrun the CPUs
+    are shared by the ranks of a machine)."""
     seed: int = 0
     """Seed of UMAP and of the bootstrap."""
+    backend: str = "umap-learn"
+    """UMAP implementation: umap-learn (CPU), cuml (RAPIDS cuML on a CUDA GPU), or auto (cuML when it
+    can be imported, else umap-learn)."""
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"geometry backend '{self.backend}' is not one of {', '.join(BACKENDS)}")
+
+
+BACKENDS = ("umap-learn", "cuml", "auto")
+
+
+def cuml_available() -> bool:
+    """Whether RAPIDS cuML's UMAP can be imported (it needs a CUDA GPU and the cuml package)."""
+    try:
+        from cuml.manifold import UMAP  # noqa: F401
+    except Exception:  # ImportError, or a CUDA runtime error raised while importing
+        return False
+    return True
+
+
+def umap_backend(requested: str) -> str:
+    """The UMAP implementation ``requested`` resolves to here: 'umap-learn' or 'cuml'."""
+    if requested not in BACKENDS:
+        raise ConfigError(f"geometry backend '{requested}' is not one of {', '.join(BACKENDS)}")
+    if requested == "umap-learn":
+        return requested
+    if cuml_available():
+        return "cuml"
+    if requested == "cuml":
+        raise ConfigError(
+            "geometry backend 'cuml' was asked for, but RAPIDS cuML cannot be imported here (it needs a CUDA "
+            "GPU and the cuml package, e.g. pip install cuml-cu12); use backend 'umap-learn' or 'auto'")
+    return "umap-learn"
 
 
 def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
     import warnings
 
-    import umap
-
     n = len(X)
     init = "spectral" if n > dims + 2 else "random"
+    if o.backend == "cuml":
+        from cuml.manifold import UMAP
+
+        red = UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
+                   metric=o.umap_metric, n_epochs=o.n_epochs, random_state=o.seed, init=init, output_type="numpy")
+        return np.asarray(red.fit_transform(np.ascontiguousarray(X, dtype=np.float32)), dtype=np.float64)
+    import umap
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         red = umap.UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
@@ -175,29 +218,56 @@ def flag_collapse(eff_rank: np.ndarray, ratio: float, window: int = 3) -> np.nda
     return flags
 
 
-def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions(), on_layer=None):
-    """Geometry scores of one concept set from its captured activations [items, layers+1, hidden].
-    Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings [L, items, 2])."""
+def default_workers() -> int:
+    """Worker processes per rank: the CPUs shared by the ranks on this machine, at most 4."""
+    from medmap import parallel
+
+    return max(1, min(4, (os.cpu_count() or 1) // parallel.local_world_size()))
+
+
+def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions(), on_layer=None) -> list[tuple]:
+    """(rows, 2-d embedding) of each decoder layer in ``layers``, from activations [items, layers+1, hidden];
+    the layers run in worker processes (umap-learn) or one after the other on the GPU (cuML)."""
     acts = np.asarray(acts, dtype=np.float32)
-    L = acts.shape[1] - 1
     labels = {n: cs.label_values(n) for n in cs.label_names()}
-    jobs = [(acts[:, l + 1], cs.domain, labels, asdict(options), l) for l in range(L)]
-    workers = options.workers or min(4, os.cpu_count() or 1)
-    results: dict[int, tuple] = {}
-    if workers > 1 and L > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-            for l, res in zip(range(L), ex.map(_job, jobs)):
-                results[l] = res
+    backend = umap_backend(options.backend)
+    jobs = [(acts[:, l + 1], cs.domain, labels, {**asdict(options), "backend": backend}, l) for l in layers]
+    workers = options.workers or default_workers()
+    if backend == "cuml":
+        workers = 1  # one process on the GPU: cuML parallelises each layer itself
+    out = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
+            for res in ex.map(_job, jobs):
+                out.append(res)
                 if on_layer:
                     on_layer(1)
     else:
-        for l, job in enumerate(jobs):
-            results[l] = _job(job)
+        for job in jobs:
+            out.append(_job(job))
             if on_layer:
                 on_layer(1)
+    return out
+
+
+def assemble(results: list[tuple], cs, *, model: str, options: GeometryOptions = GeometryOptions()):
+    """Scores frame and stacked 2-d embeddings [L, items, 2] from the per-layer results of layers 0..L-1."""
+    L = len(results)
     rows = [r for l in range(L) for r in results[l][0]]
     eff = np.array([next(r["value"] for r in results[l][0] if r["metric"] == "effective_rank") for l in range(L)])
     for l, f in enumerate(flag_collapse(eff, options.collapse_ratio)):
         rows.append({"metric": "collapse_flag", "layer": l, "value": f, "ci_low": np.nan, "ci_high": np.nan})
     emb2 = np.stack([results[l][1] for l in range(L)])
     return frame(rows, model=model, n_layers=L, domain=cs.domain, technique="geometry"), emb2
+
+
+def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions(), on_layer=None):
+    """Geometry scores of one concept set from its captured activations [items, layers+1, hidden].
+    Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings [L, items, 2]). Under torchrun
+    the layers are split over the ranks (every rank returns the whole result)."""
+    from medmap import parallel
+
+    L = np.shape(acts)[1] - 1
+    results = parallel.map_shard(lambda layers: layer_results(acts, cs, layers, options, on_layer), range(L),
+                                 size=lambda l: 1, on_step=on_layer)
+    return assemble(results, cs, model=model, options=options)

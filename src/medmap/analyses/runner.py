@@ -1,5 +1,10 @@
 """Running techniques over concept sets with caching: a rerun with the same inputs recomputes nothing,
-and a killed run resumes at the first (domain, technique) that has no valid cache entry."""
+and a killed run resumes at the first (domain, technique) that has no valid cache entry.
+
+Under torchrun (``medmap.parallel`` initialised) every rank runs this same code: rank 0 alone reads and
+writes the cache and the output folder and broadcasts what it found (so every rank agrees on what to
+compute, and no file system need be shared); the sweeps inside each technique are split over the
+ranks and gathered in single-process order."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.stats import SCORE_COLUMNS
-from medmap.capture.cached import capture_set
+from medmap.capture.activations import capture
+from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
 from medmap.store import Cache, write_frame, write_json
 
 TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
@@ -69,6 +77,39 @@ def skip_reason(cs, technique: str) -> str | None:
     return None
 
 
+def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None):
+    """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches (of
+    ``batch_size`` items within each shard of ``SHARD_SIZE``, as ``capture_set`` forms them) split over the
+    ranks under torchrun; every rank gets the whole tensor, rank 0 writes the same cache entry."""
+    if not parallel.active():
+        return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress)
+    parts = capture_key(lm, cs, pooling)
+    folder = cache.entry("capture", parts)
+    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.valid(folder) else None)
+    if acts is not None:
+        return acts
+    n = len(cs.items)
+    spans = [it.span for it in cs.items] if pooling == "span" else [None] * n
+    units = []
+    for a in range(0, n, SHARD_SIZE):
+        b = min(a + SHARD_SIZE, n)
+        units += [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
+
+    def one(u):
+        s, e = u
+        return capture(lm, [it.prompt for it in cs.items[s:e]], pooling=pooling, batch_size=e - s,
+                       spans=spans[s:e] if pooling == "span" else None, ids=[it.id for it in cs.items[s:e]])
+
+    acts = parallel.map_units(one, units, size=lambda u: u[1] - u[0], on_step=progress)
+    acts = torch.cat(acts) if acts else torch.empty(0, lm.n_layers + 1, lm.hidden_size)
+
+    def store():  # the same entry capture_set writes, so a single-process run reuses it
+        store_capture(lm, cs, cache, acts, pooling)
+
+    parallel.on_main(store, share=False)
+    return acts
+
+
 def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
     """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
     if technique == "geometry":
@@ -79,14 +120,21 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         if technique == "lesion" and options.judge.kind != "none":
             parts["judge"] = asdict(options.judge)
     folder = cache.entry(technique, parts)
-    if cache.valid(folder):
+
+    def cached():
+        if not cache.valid(folder):
+            return None
         extra_path = folder / "extra.json"
         return pd.read_csv(folder / "scores.csv"), (json.loads(extra_path.read_text()) if extra_path.is_file() else {})
+
+    hit = parallel.on_main(cached)  # rank 0 decides for every rank
+    if hit is not None:
+        return hit
     extra: dict = {}
     if technique == "geometry":
         with progress(f"capture {cs.domain}", len(cs)) as adv:
-            acts = capture_set(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
-                               progress=adv)
+            acts = capture_acts(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
+                                progress=adv)
         with progress(f"geometry {cs.domain} (UMAP per layer)", lm.n_layers) as adv:
             df, emb2 = geometry(acts.numpy(), cs, model=lm.name, options=options.geometry, on_layer=adv)
         extra = {"embeddings": _embeddings_json(cs, emb2)}
@@ -101,8 +149,8 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         if options.judge.kind != "none":
             from medmap.analyses.judge import judge_lesions
 
-            with progress(f"lesion judge {cs.domain}", None) as adv:
-                jdf, records = judge_lesions(lm, cs, options.judge, on_step=adv)
+            with progress(f"lesion judge {cs.domain}", None) as adv:  # rank 0 alone runs the judge
+                jdf, records = parallel.on_main(lambda: judge_lesions(lm, cs, options.judge, on_step=adv))
             df = pd.concat([df, jdf], ignore_index=True)
             extra = {"judge": records}
     elif technique == "patching":
@@ -113,18 +161,23 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     else:
         raise ValueError(f"unknown technique '{technique}'")
     df = df[SCORE_COLUMNS]
-    folder.mkdir(parents=True, exist_ok=True)
-    write_frame(folder / "scores.csv", df)
-    if extra:
-        write_json(folder / "extra.json", extra)
-    cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
-    return pd.read_csv(folder / "scores.csv"), extra
+
+    def store():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_frame(folder / "scores.csv", df)
+        if extra:
+            write_json(folder / "extra.json", extra)
+        cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
+        return pd.read_csv(folder / "scores.csv")
+
+    return parallel.on_main(store), extra
 
 
 def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=_no_progress,
             cache: Cache | None = None) -> pd.DataFrame:
     """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json`` and
-    ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores."""
+    ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores (on every rank under
+    torchrun, where rank 0 alone writes)."""
     out = Path(out)
     cache = cache or Cache(out / "cache")
     import time
@@ -140,17 +193,21 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             df, extra = run_technique(lm, cs, t, options, cache, progress)
             stage_times[f"{cs.domain}/{t}"] = round(time.perf_counter() - t0, 2)
             frames.append(df)
-            if "embeddings" in extra:
+            if "embeddings" in extra and parallel.is_main():
                 write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
             if "patching" in extra:
                 pinfo[cs.domain] = extra["patching"]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
-    write_frame(out / "scores.csv", scores)
-    try:
-        write_frame(out / "scores.parquet", scores)
-    except ImportError:
-        pass
-    if pinfo:
-        write_json(out / "patching.json", pinfo)
-    write_json(out / "stage_times.json", stage_times)
+
+    def store():
+        write_frame(out / "scores.csv", scores)
+        try:
+            write_frame(out / "scores.parquet", scores)
+        except ImportError:
+            pass
+        if pinfo:
+            write_json(out / "patching.json", pinfo)
+        write_json(out / "stage_times.json", stage_times)
+
+    parallel.on_main(store, share=False)
     return scores

@@ -9,6 +9,7 @@ import torch
 
 from medmap.capture.batching import Batch, encode
 from medmap.capture.hooks import layer_input, retain, stop_after
+from medmap.capture.oom import batches
 from medmap.errors import CaptureError
 
 POOLINGS = ("last", "mean", "span")
@@ -62,18 +63,17 @@ def check_finite(acts: torch.Tensor, ids: list[str]) -> None:
 def capture(lm, prompts: list[str], *, pooling: str = "last", batch_size: int = 32,
             padding_side: str = "left", spans: list[str | None] | None = None,
             ids: list[str] | None = None, on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Pooled residual stream for every prompt: [N, n_layers + 1, d] float32."""
+    """Pooled residual stream for every prompt: [N, n_layers + 1, d] float32. A batch that runs out of
+    device memory is halved and retried (``medmap.capture.oom``)."""
     if pooling not in POOLINGS:
         raise CaptureError(f"unknown pooling '{pooling}': choose from {', '.join(POOLINGS)}")
     if pooling == "span" and spans is None:
         raise CaptureError("span pooling needs a span for each item")
-    parts = []
-    for s in range(0, len(prompts), batch_size):
-        chunk = prompts[s: s + batch_size]
-        batch = encode(lm.tokenizer, chunk, padding_side, spans[s: s + batch_size] if spans else None)
-        parts.append(capture_batch(lm, batch, pooling))
-        if on_batch:
-            on_batch(len(chunk))
+    def run(s: int, e: int) -> torch.Tensor:
+        return capture_batch(lm, encode(lm.tokenizer, prompts[s:e], padding_side, spans[s:e] if spans else None),
+                             pooling)
+
+    parts = batches(len(prompts), batch_size, run, key=("capture", lm.identity), on_done=on_batch)
     acts = torch.cat(parts) if parts else torch.empty(0, lm.n_layers + 1, lm.hidden_size)
     check_finite(acts, ids or [str(i) for i in range(len(prompts))])
     return acts

@@ -1,14 +1,30 @@
-"""Capture of a whole concept set, cached on disk (safetensors + manifest with provenance)."""
+"""Capture of a whole concept set, cached on disk (safetensors + manifest with provenance).
+
+Memory stays bounded for sets of any size: pooled activations are written shard by shard as they are
+produced (``shards/shard-<j>.safetensors``, ``shard_size`` items each, written atomically, each with a
+small manifest giving its sha256 and item ids). A killed capture resumes at the first shard that is
+missing or does not match its manifest; nothing else is recomputed. The cache entry's
+``activations.safetensors`` is then streamed together from the shards, one shard in memory at a time,
+and read back memory-mapped (pages are loaded when used)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import struct
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
 from medmap.capture.activations import capture
-from medmap.store import Cache, save_tensors, write_json
+from medmap.errors import CacheError
+from medmap.store import Cache, save_tensors, write_json, write_with
+from medmap.store.cache import file_sha256
+
+SHARD_SIZE = 256
+"""Items per shard: 256 x 31 layers x 576 dims of float32 is 18 MB for SmolLM2-135M."""
 
 
 def capture_key(lm, cs, pooling: str, padding_side: str = "left") -> dict:
@@ -16,22 +32,109 @@ def capture_key(lm, cs, pooling: str, padding_side: str = "left") -> dict:
             "padding_side": padding_side, "dtype": str(next(lm.model.parameters()).dtype)}
 
 
-def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None) -> torch.Tensor:
-    """Pooled activations [items, layers+1, hidden] of concept set ``cs``; loaded when cached."""
+def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None,
+                shard_size: int = SHARD_SIZE) -> torch.Tensor:
+    """Pooled activations [items, layers+1, hidden] of concept set ``cs`` (float32, memory-mapped from
+    the cache); computed shard by shard when not cached, resuming from the shards already written."""
     parts = capture_key(lm, cs, pooling)
     folder = cache.entry("capture", parts)
+    final = folder / "activations.safetensors"
     if cache.valid(folder):
-        return load_file(str(folder / "activations.safetensors"))["activations"]
-    spans = [it.span for it in cs.items] if pooling == "span" else None
-    acts = capture(lm, [it.prompt for it in cs.items], pooling=pooling, batch_size=batch_size, spans=spans,
-                   ids=[it.id for it in cs.items], on_batch=progress)
+        return load_mapped(final)
+    items = list(cs.items)
+    ids = [it.id for it in items]
+    shard_dir = folder / "shards"
+    shard_size = max(1, int(shard_size))
+    shards = []
+    for j, s in enumerate(range(0, len(items), shard_size)):
+        chunk = items[s:s + shard_size]
+        path = shard_dir / f"shard-{j:05d}.safetensors"
+        shards.append(path)
+        if _shard_ok(path, ids[s:s + shard_size], cache):
+            if progress:
+                progress(len(chunk))
+            continue
+        spans = [it.span for it in chunk] if pooling == "span" else None
+        acts = capture(lm, [it.prompt for it in chunk], pooling=pooling, batch_size=batch_size, spans=spans,
+                       ids=[it.id for it in chunk], on_batch=progress)
+        save_tensors(path, {"activations": acts})
+        write_json(path.with_suffix(".json"), {"sha256": file_sha256(path), "ids": ids[s:s + shard_size],
+                                               "shape": list(acts.shape)})
+        del acts
+    shape = [len(items), lm.n_layers + 1, lm.hidden_size]
+    folder.mkdir(parents=True, exist_ok=True)
+    _concatenate(shards, final, shape)
+    _seal(lm, cs, cache, folder, parts)
+    return load_mapped(final)
+
+
+def store_capture(lm, cs, cache: Cache, acts: torch.Tensor, pooling: str = "last") -> None:
+    """Write activations computed elsewhere (e.g. gathered from torchrun ranks) as the cache entry
+    ``capture_set`` would have written, so a later run of either kind reuses it."""
+    parts = capture_key(lm, cs, pooling)
+    folder = cache.entry("capture", parts)
     folder.mkdir(parents=True, exist_ok=True)
     save_tensors(folder / "activations.safetensors", {"activations": acts})
+    _seal(lm, cs, cache, folder, parts)
+
+
+def _seal(lm, cs, cache: Cache, folder: Path, parts: dict) -> None:
     write_json(folder / "items.json", {"ids": [it.id for it in cs.items], "layers": lm.n_layers,
                                        "index_0": "embeddings (input of decoder layer 0)",
                                        "index_l_plus_1": "output of decoder layer l"})
     cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
-    return acts
+    shutil.rmtree(folder / "shards", ignore_errors=True)  # the sealed file holds them all (or they are stale)
+
+
+def _shard_ok(path: Path, ids: list[str], cache: Cache) -> bool:
+    """A shard is reused when its manifest's sha256 and item ids match; a corrupted one is reported
+    (``cache.rejected``) and recomputed."""
+    man = path.with_suffix(".json")
+    if not path.is_file() or not man.is_file():
+        return False
+    try:
+        m = json.loads(man.read_text())
+        ok = m["ids"] == ids and file_sha256(path) == m["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        cache.rejected.append(str(path))
+        path.unlink(missing_ok=True)
+        man.unlink(missing_ok=True)
+    return ok
+
+
+def _header(shape: list[int]) -> bytes:
+    n = int(np.prod(shape)) * 4
+    h = json.dumps({"activations": {"dtype": "F32", "shape": shape, "data_offsets": [0, n]}},
+                   separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    return struct.pack("<Q", len(h)) + h
+
+
+def _concatenate(shards: list[Path], out: Path, shape: list[int]) -> None:
+    """One safetensors file [items, ...] from the shards (concatenated along items), written atomically
+    with one shard in memory at a time."""
+    def write(tmp: str) -> None:
+        n = 0
+        with open(tmp, "wb") as f:
+            f.write(_header(shape))
+            for path in shards:
+                t = load_file(str(path))["activations"]
+                if t.dtype != torch.float32 or list(t.shape[1:]) != shape[1:]:
+                    raise CacheError(f"{path}: shard of shape {list(t.shape)} {t.dtype} does not fit {shape}")
+                f.write(t.contiguous().numpy().tobytes())
+                n += t.shape[0]
+        if n != shape[0]:
+            raise CacheError(f"{out}: the shards hold {n} items, the set has {shape[0]}")
+
+    write_with(out, write)
+
+
+def load_mapped(path: Path) -> torch.Tensor:
+    """The ``activations`` tensor of a safetensors file. safetensors maps the file into memory
+    (copy-on-write) rather than reading it: pages are loaded when used."""
+    return load_file(str(path))["activations"]
 
 
 def export_capture(folder: Path, lm, cs, acts: torch.Tensor, pooling: str) -> None:

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from medmap.capture.hooks import identity_layer, layers_return_tuple, replay, retain_inputs
+from medmap.capture.oom import batches
 from medmap.capture.scoring import encode_answers, kl, score, tail_logits
 
 
@@ -61,9 +62,8 @@ def lesion_reference(lm, prompts: list[str], answers: list[str], layers=None) ->
 
 def lesion_sweep(lm, prompts: list[str], answers: list[str], *, layers=None, batch_size: int = 16,
                  on_batch: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
-    parts = []
-    for s in range(0, len(prompts), batch_size):
-        parts.append(lesion_batch(lm, prompts[s:s + batch_size], answers[s:s + batch_size], layers))
-        if on_batch:
-            on_batch(len(prompts[s:s + batch_size]))
+    """``lesion_batch`` over batches of ``batch_size`` items (halved and retried when a batch runs out
+    of device memory)."""
+    parts = batches(len(prompts), batch_size, lambda s, e: lesion_batch(lm, prompts[s:e], answers[s:e], layers),
+                    key=("lesion", lm.identity), on_done=on_batch)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}

@@ -18,13 +18,15 @@ kept; each patched run starts at layer l + 1 (layers 0..l replayed) from the pat
 
 from __future__ import annotations
 
+import copy
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 
 from medmap.capture.batching import encode, positions_from_mask, tokenize
 from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
-from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits
+from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits, unembed
 from medmap.errors import CaptureError
 
 
@@ -36,22 +38,6 @@ class Pair:
     corrupted_answer: str
 
 
-def _logits_at(lm, h: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits from final hidden states [N, d]: of every vocabulary entry, or only of ``tokens`` [N]
-    (one dot product each instead of a full vocabulary projection). Final logit soft-capping, where
-    the model has it, is applied."""
-    W = lm.arch.unembed.weight
-    b = getattr(lm.arch.unembed, "bias", None)
-    if tokens is None:
-        out = h @ W.T + (b if b is not None else 0)
-    else:
-        out = (h * W[tokens]).sum(-1) + (b[tokens] if b is not None else 0)
-    cap = getattr(lm.model.config, "final_logit_softcapping", None)
-    if cap:
-        out = torch.tanh(out / cap) * cap
-    return out.float()
-
-
 def _ld(lm, h: torch.Tensor, groups: list[tuple[int, int, list[int], list[int]]]) -> torch.Tensor:
     """Logit-difference LD = score(A) - score(B) per group (row of answer A, row of answer B, A, B), from
     step hidden states [R, S, d]. Both rows share their first step position's context, so there the
@@ -61,14 +47,14 @@ def _ld(lm, h: torch.Tensor, groups: list[tuple[int, int, list[int], list[int]]]
     rb = torch.tensor([g[1] for g in groups])
     a0 = torch.tensor([g[2][0] for g in groups], device=h.device)
     b0 = torch.tensor([g[3][0] for g in groups], device=h.device)
-    ld = _logits_at(lm, h[ra, 0], a0) - _logits_at(lm, h[rb, 0], b0)
+    ld = unembed(lm, h[ra, 0], a0) - unembed(lm, h[rb, 0], b0)
     later = [(k, sign, r, s, t) for k, (r_a, r_b, A, B) in enumerate(groups)
              for sign, r, ans in ((1.0, r_a, A), (-1.0, r_b, B)) for s, t in enumerate(ans) if s > 0]
     if later:
         rows = torch.tensor([x[2] for x in later])
         pos = torch.tensor([x[3] for x in later])
         tok = torch.tensor([x[4] for x in later], device=h.device)
-        logp = torch.log_softmax(_logits_at(lm, h[rows, pos]), -1)
+        logp = torch.log_softmax(unembed(lm, h[rows, pos]), -1)
         lp = logp[torch.arange(len(later), device=h.device), tok].cpu()
         for (k, sign, *_), v in zip(later, lp.tolist()):
             ld[k] += sign * v
@@ -91,42 +77,86 @@ def _prefix_cache(lm, prompts_ids: list[list[int]]):
     return out.past_key_values, mask
 
 
-def _step(lm, cache, prefix_mask, prompts_ids, rows_pair, rows_answer, setter=None, keep=None):
-    """Process [last prompt token, answer tokens[:-1]] for each row from the (expanded) prefix cache.
-    ``rows_pair[r]`` picks the prompt, ``rows_answer[r]`` the answer token ids. Returns the final
-    hidden states of the step [R, S, d] (after the final norm; no vocabulary projection)."""
-    R = len(rows_pair)
-    S = max(len(a) for a in rows_answer)
-    pad = lm.tokenizer.pad_token_id
-    idx = torch.tensor(rows_pair)
-    cache.reorder_cache(idx.to(lm.device))  # expand / select the batch rows (index_select)
-    ids = torch.full((R, S), pad, dtype=torch.long)
-    smask = torch.zeros((R, S), dtype=torch.long)
-    for r, (p, a) in enumerate(zip(rows_pair, rows_answer)):
-        toks = [prompts_ids[p][-1]] + a[:-1]
-        ids[r, : len(toks)] = torch.tensor(toks)
-        smask[r, : len(toks)] = 1
-    mask = torch.cat([prefix_mask[idx], smask], 1)
-    start = prefix_mask[idx].sum(1, keepdim=True)
-    pos = start + torch.arange(S)[None]
-    layers = list(lm.arch.layers)
-    ctx = [edit(layers, setter)] if setter else []
-    if keep is not None:
-        ctx.append(retain(layers, keep))
-    from contextlib import ExitStack
+def _cache_rows(cache, idx: torch.Tensor, start: int):
+    """A new cache holding rows ``idx`` of ``cache`` (which is left untouched, so one prefix serves many
+    steps). Layers below ``start`` will be replayed, never run: they get a broadcast view of one row
+    (no copy) that only supplies the shapes the attention-mask code reads. ``None`` when the cache is
+    not a per-layer key/value cache this knows (older transformers, quantised caches)."""
+    layers = getattr(cache, "layers", None)
+    if layers is None or any(type(lay).__name__ not in _PLAIN_CACHE_LAYERS for lay in layers):
+        return None
+    new = copy.copy(cache)
+    new.layers = []
+    for i, lay in enumerate(layers):
+        c = copy.copy(lay)
+        if getattr(lay, "is_initialized", False) and lay.keys is not None and lay.keys.numel():
+            if i >= start:
+                c.keys = lay.keys.index_select(0, idx.to(lay.keys.device))
+                c.values = lay.values.index_select(0, idx.to(lay.values.device))
+            else:
+                c.keys = lay.keys[:1].expand(len(idx), *lay.keys.shape[1:])
+                c.values = lay.values[:1].expand(len(idx), *lay.values.shape[1:])
+        new.layers.append(c)
+    return new
 
-    with ExitStack() as st:
-        for c in ctx:
-            st.enter_context(c)
-        out = lm.model.base_model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                                  position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True)
-    return out.last_hidden_state
+
+_PLAIN_CACHE_LAYERS = {"DynamicLayer", "DynamicSlidingWindowLayer"}
+
+
+class _Step:
+    """One prompt set's prefix (all prompt tokens but the last, run once with a KV cache) and the small
+    steps run from it: [last prompt token, answer tokens[:-1]] per row, where ``rows_pair[r]`` picks
+    the prompt and ``rows_answer[r]`` the answer token ids. Every step returns the final hidden states
+    [R, S, d] (after the final norm; no vocabulary projection)."""
+
+    def __init__(self, lm, prompts_ids: list[list[int]], width: int):
+        self.lm, self.prompts_ids, self.width = lm, prompts_ids, width
+        self.prefix, self.prefix_mask = _prefix_cache(lm, prompts_ids)
+        self.reusable = _cache_rows(self.prefix, torch.zeros(1, dtype=torch.long), 0) is not None
+
+    def run(self, rows_pair, rows_answer, *, start: int = 0, value=None, setter=None, keep=None):
+        """``start`` > 0: layers below it are replayed, returning ``value`` [R, S, d] (the input of layer
+        ``start``); only layers ``start ..`` run."""
+        lm = self.lm
+        R, S = len(rows_pair), self.width
+        idx = torch.tensor(rows_pair)
+        cache = _cache_rows(self.prefix, idx, start) if self.reusable else None
+        if cache is None:  # rebuild the prefix and select rows in place (needs the full depth)
+            if start:
+                raise CaptureError("starting a patched step at a layer needs a per-layer key/value cache")
+            cache, _ = _prefix_cache(lm, self.prompts_ids)
+            cache.reorder_cache(idx.to(lm.device))
+        pad = lm.tokenizer.pad_token_id
+        ids = torch.full((R, S), pad, dtype=torch.long)
+        smask = torch.zeros((R, S), dtype=torch.long)
+        for r, (p, a) in enumerate(zip(rows_pair, rows_answer)):
+            toks = [self.prompts_ids[p][-1]] + a[:-1]
+            ids[r, : len(toks)] = torch.tensor(toks)
+            smask[r, : len(toks)] = 1
+        mask = torch.cat([self.prefix_mask[idx], smask], 1)
+        pos = self.prefix_mask[idx].sum(1, keepdim=True) + torch.arange(S)[None]
+        layers = lm.arch.layers
+        with ExitStack() as st:
+            if start:
+                st.enter_context(replay(layers, start, value, as_tuple=layers_return_tuple(lm)))
+            if setter is not None:
+                st.enter_context(edit(list(layers)[start:], lambda i, h: setter(i + start, h)))
+            if keep is not None:
+                st.enter_context(retain(list(layers)[start:], lambda i, h: keep(i + start, h)))
+            out = lm.model.base_model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                                      position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True)
+        return out.last_hidden_state
 
 
 @torch.no_grad()
-def patch_last(lm, pairs: list[Pair], layers=None) -> dict[str, torch.Tensor]:
+def patch_last(lm, pairs: list[Pair], layers=None, group: int = 2) -> dict[str, torch.Tensor]:
     """Fast path: patch the last prompt token at each layer. Returns ``ld_clean`` [P],
-    ``ld_corrupted`` [P], ``ld_patched`` [P, n_layers_patched]."""
+    ``ld_corrupted`` [P], ``ld_patched`` [P, n_layers_patched].
+
+    A run patched at layer l equals the corrupted run below l, so patched rows start there: the
+    corrupted step keeps every layer's output, and the rows patched at layers ``a .. a+group-1`` start
+    at layer ``a`` from it (layers below are replayed). ``group`` trades the number of model calls
+    against layers recomputed; 1 runs the fewest layers."""
     layers = list(range(lm.n_layers)) if layers is None else list(layers)
     tok = lm.tokenizer
     clean_ids = [tokenize(tok, p.clean) for p in pairs]
@@ -135,49 +165,65 @@ def patch_last(lm, pairs: list[Pair], layers=None) -> dict[str, torch.Tensor]:
     B = answer_tokens(tok, [p.corrupted_answer for p in pairs])
     P, L = len(pairs), lm.n_layers
     single = [len(A[p]) == 1 and len(B[p]) == 1 for p in range(P)]
+    width = max(len(a) for a in A + B)
 
     def layout(variants):
         """Rows for every (pair, variant): one row when both answers are single tokens (the step input is
-        just the last prompt token for both), else one row per answer. Returns rows and LD groups."""
-        rows_pair, rows_ans, rows_var, groups = [], [], [], []
+        just the last prompt token for both), else one row per answer. Returns rows, the row of the
+        unpatched step each corresponds to, the variant of each row, and the LD groups."""
+        rows_pair, rows_ans, rows_base, rows_var, groups = [], [], [], [], []
+        base = 0
         for p in range(P):
+            answers = (A[p],) if single[p] else (A[p], B[p])
             for v in variants:
                 first = len(rows_pair)
-                answers = (A[p],) if single[p] else (A[p], B[p])
-                for a in answers:
+                for k, a in enumerate(answers):
                     rows_pair.append(p)
                     rows_ans.append(a)
+                    rows_base.append(base + k)
                     rows_var.append(v)
                 groups.append((first, first if single[p] else first + 1, A[p], B[p]))
-        return rows_pair, rows_ans, rows_var, groups
+            base += len(answers)
+        return rows_pair, rows_ans, rows_base, rows_var, groups
 
     # clean: keep every layer's output at the last prompt token (step position 0)
-    clean_h = torch.empty(P, L, lm.hidden_size, device=lm.device)
-    rows_pair, rows_ans, _, groups = layout([None])
+    rows_pair, rows_ans, _, _, groups = layout([None])
     first_rows = torch.tensor([g[0] for g in groups])
+    clean_h = torch.empty(P, L, lm.hidden_size, device=lm.device)
 
-    def keep(i, h):
+    def keep_clean(i, h):
         clean_h[:, i] = h[first_rows, 0]
 
-    cache, pmask = _prefix_cache(lm, clean_ids)
-    ld_clean = _ld(lm, _step(lm, cache, pmask, clean_ids, rows_pair, rows_ans, keep=keep), groups)
-    # corrupted: per pair, one group per patched layer and one unpatched (-1)
-    nL = len(layers)
-    cache, pmask = _prefix_cache(lm, corr_ids)
-    rows_pair, rows_ans, rows_layer, groups = layout([*layers, -1])
-    row_layer = torch.tensor(rows_layer, device=lm.device)
-    row_pair = torch.tensor(rows_pair, device=lm.device)
+    ld_clean = _ld(lm, _Step(lm, clean_ids, width).run(rows_pair, rows_ans, keep=keep_clean), groups)
+    # corrupted, unpatched: keep every layer's output at every step position
+    step = _Step(lm, corr_ids, width)
+    base_out: dict[int, torch.Tensor] = {}
+    ld_corr = _ld(lm, step.run(rows_pair, rows_ans, keep=base_out.__setitem__), groups)
+    if not step.reusable:
+        group = len(layers)
+    ld = torch.empty(P, len(layers))
+    order = sorted(range(len(layers)), key=lambda j: layers[j])
+    for c in range(0, len(order), max(1, group)):
+        chunk = [layers[j] for j in order[c:c + group]]
+        start = min(chunk) if step.reusable else 0
+        rows_pair, rows_ans, rows_base, rows_var, groups = layout(chunk)
+        row_layer = torch.tensor(rows_var, device=lm.device)
+        row_pair = torch.tensor(rows_pair, device=lm.device)
 
-    def setter(i, h):
-        sel = (row_layer == i).nonzero().squeeze(-1)
-        if sel.numel() == 0:
-            return None
-        h = h.clone()
-        h[sel, 0] = clean_h[row_pair[sel], i].to(h.dtype)
-        return h
+        def setter(i, h):
+            sel = (row_layer == i).nonzero().squeeze(-1)
+            if sel.numel() == 0:
+                return None
+            h = h.clone()
+            h[sel, 0] = clean_h[row_pair[sel], i].to(h.dtype)
+            return h
 
-    ld = _ld(lm, _step(lm, cache, pmask, corr_ids, rows_pair, rows_ans, setter=setter), groups).view(P, nL + 1)
-    return {"ld_clean": ld_clean, "ld_corrupted": ld[:, -1], "ld_patched": ld[:, :-1]}
+        value = base_out[start - 1][torch.tensor(rows_base, device=lm.device)] if start else None
+        out = _ld(lm, step.run(rows_pair, rows_ans, start=start, value=value, setter=setter), groups)
+        out = out.view(P, len(chunk))
+        for k, l in enumerate(chunk):
+            ld[:, layers.index(l)] = out[:, k]
+    return {"ld_clean": ld_clean, "ld_corrupted": ld_corr, "ld_patched": ld}
 
 
 def _aligned(lm, pairs: list[Pair]):

@@ -11,29 +11,37 @@ from contextlib import contextmanager
 import torch
 
 from medmap.capture.hooks import grad_reducers
-from medmap.capture.scoring import encode_answers
+from medmap.capture.scoring import encode_answers, unembed
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
 
 
 @contextmanager
 def _only_grads_for(model, params):
+    """Only ``params`` require gradients inside. Parameters are restored by name: under accelerate
+    offload a parameter object is replaced at every call of its module."""
     keep = {id(p) for p in params}
-    before = {id(p): p.requires_grad for p in model.parameters()}
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
     try:
         for p in model.parameters():
             p.requires_grad_(id(p) in keep)
         yield
     finally:
-        for p in model.parameters():
-            p.requires_grad_(before[id(p)])
+        for n, p in model.named_parameters():
+            p.requires_grad_(before.get(n, p.requires_grad))
             p.grad = None
 
 
-def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs") -> dict[str, torch.Tensor]:
-    """For one batch: loss = mean over items of the answer's negative log-likelihood (summed over its
-    tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic and ``counts``
-    [L, 2] (number of weights)."""
+def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
+                        micro_batch: int | None = None) -> dict[str, torch.Tensor]:
+    """For one group: loss = mean over items of the answer's negative log-likelihood (summed over its
+    tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic of the
+    group's gradient and ``counts`` [L, 2] (number of weights).
+
+    ``micro_batch`` (fewer items than the group; used when the group does not fit in memory) runs the
+    group in parts: each part's gradient (of its share of the group's loss) is added up in float32 on
+    the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
+    (|g| is not additive: reducing each part separately would change the numbers)."""
     if stat not in STATS:
         raise ValueError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
     arch = lm.arch
@@ -43,39 +51,61 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     targets = []
     for i in range(L):
         for k, kind in enumerate(("attention", "mlp")):
-            for _, p in arch.layer_params(i, kind):
+            for name, p in arch.layer_params(i, kind):
                 counts[i, k] += p.numel()
-                targets.append((p, i, k))
+                owner, _, attr = name.rpartition(".")
+                targets.append((p, arch.layers[i].get_submodule(owner), attr, i, k))
 
-    def make(i, k):
-        def reduce(g, p):
+    def reduce_into(i, k, g, weight):
+        with torch.no_grad():
+            if stat == "mean_abs":
+                v = torch.linalg.vector_norm(g, 1)
+            elif stat == "l2":
+                v = torch.linalg.vector_norm(g.float(), 2) ** 2
+            else:
+                v = (g * weight().to(g.device)).abs().sum()
+        sums[i, k] += float(v)
+
+    n = len(prompts)
+    step = n if not micro_batch or micro_batch >= n else int(micro_batch)
+    split = step < n
+    acc: dict[int, list] = {}
+    """target -> [sum of the parts' gradients (float32, CPU), weight loader]"""
+
+    def make(j, i, k):
+        def reduce(g, weight):
+            if not split:
+                reduce_into(i, k, g, weight)
+                return
             with torch.no_grad():
-                if stat == "mean_abs":
-                    v = torch.linalg.vector_norm(g, 1)
-                elif stat == "l2":
-                    v = torch.linalg.vector_norm(g.float(), 2) ** 2
+                if j in acc:
+                    acc[j][0].add_(g.to("cpu", torch.float32))
                 else:
-                    v = (g * p).abs().sum()
-            sums[i, k] += float(v)
+                    acc[j] = [g.to("cpu", torch.float32, copy=True), weight]
         return reduce
 
-    ab = encode_answers(lm.tokenizer, prompts, answers)
-    b = ab.batch.to(lm.device)
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
-            grad_reducers([(p, make(i, k)) for p, i, k in targets]):
-        out = lm.model(**b.model_inputs(), use_cache=False, logits_to_keep=ab.keep)
-        logp = torch.log_softmax(out.logits.float(), -1)
-        K = ab.keep
-        nll = []
-        for r, ans in enumerate(ab.answers):
-            n = len(ans)
-            idx = torch.arange(K - n - 1, K - 1, device=logp.device)
-            nll.append(-logp[r, idx, torch.tensor(ans, device=logp.device)].sum())
-        loss = torch.stack(nll).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError("non-finite loss in saliency")
-        loss.backward()
-        del out, logp, loss
+            grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model):
+        for s in range(0, n, step):
+            ab = encode_answers(lm.tokenizer, prompts[s:s + step], answers[s:s + step])
+            b = ab.batch.to(lm.device)
+            K = ab.keep
+            hs = lm.model.base_model(**b.model_inputs(), use_cache=False).last_hidden_state
+            h = hs[:, -K:].reshape(-1, hs.shape[-1])  # contiguous rows: see scoring.unembed
+            logp = torch.log_softmax(unembed(lm, h).view(hs.shape[0], K, -1), -1)
+            nll = []
+            for r, ans in enumerate(ab.answers):
+                m = len(ans)
+                idx = torch.arange(K - m - 1, K - 1, device=logp.device)
+                nll.append(-logp[r, idx, torch.tensor(ans, device=logp.device)].sum())
+            loss = torch.stack(nll).sum() / n if split else torch.stack(nll).mean()  # a part: its share
+            if not torch.isfinite(loss):
+                raise FloatingPointError("non-finite loss in saliency")
+            loss.backward()
+            del hs, h, logp, loss
+    for j, (g, weight) in acc.items():
+        _, _, _, i, k = targets[j]
+        reduce_into(i, k, g, lambda w=weight: w().to("cpu", torch.float32))
     return {"sums": sums, "counts": counts}
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from medmap.capture.batching import Batch, encode, tokenize
+from medmap.capture.hooks import weights_loaded
 from medmap.errors import CaptureError
 
 
@@ -36,6 +37,28 @@ class AnswerBatch:
 def encode_answers(tokenizer, prompts: list[str], answers: list[str] | list[list[int]]) -> AnswerBatch:
     ans = answers if answers and isinstance(answers[0], list) else answer_tokens(tokenizer, answers)
     return AnswerBatch(encode(tokenizer, prompts, "left", suffixes=ans), ans)
+
+
+def unembed(lm, h: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (float32) from final hidden states [N, d] (after the final norm): of every vocabulary entry,
+    or only of ``tokens`` [N] (one dot product each instead of a full vocabulary projection). Final
+    logit soft-capping, where the model has it, is applied. Callers pass contiguous 2-d rows: the
+    model's own forward applies its head to a strided 3-d slice, which with grad on the input but not on
+    the (tied) weight takes a broadcast-bmm path ten times slower than one matrix product (torch 2.13,
+    CPU)."""
+    head = lm.arch.unembed
+    if tokens is None:  # a call of the head module: accelerate places and loads its weights as usual
+        out = head(h)
+    else:
+        with weights_loaded(head):  # an offloaded head is loaded for reading its rows directly
+            W = head.weight
+            b = getattr(head, "bias", None)
+            tokens = tokens.to(W.device)
+            out = (h.to(W.device) * W[tokens]).sum(-1) + (b[tokens] if b is not None else 0)
+    cap = getattr(lm.model.config, "final_logit_softcapping", None)
+    if cap:
+        out = torch.tanh(out / cap) * cap
+    return out.float()
 
 
 def tail_logits(lm, ab: AnswerBatch) -> torch.Tensor:

@@ -16,6 +16,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
                        "drugs, dosage).")
 _STATE = {"debug": False}
+_DTYPE_HELP = "float32 | bfloat16 | float16 (bfloat16 on GPU halves memory)."
+_DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: auto | balanced | sequential | a "
+                    "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
+_MAX_MEMORY_HELP = "Memory per device for the device map, e.g. 0=20GiB,cpu=60GiB (implies --device-map auto)."
+_OFFLOAD_HELP = "Folder for the weights the device map places on disk."
+
+
+def _placement(dtype, device_map, max_memory, offload_folder) -> dict:
+    return {"dtype": dtype, "device_map": device_map, "max_memory": max_memory,
+            "offload_folder": str(offload_folder) if offload_folder else None}
 
 
 @app.callback()
@@ -119,25 +129,50 @@ def capture(
     out: Path = typer.Option(Path("runs/capture"), "--out", help="Output folder."),
     pooling: str = typer.Option("last", help="last | mean | span."),
     batch_size: int = typer.Option(32, help="Prompts per forward pass."),
+    dtype: str = typer.Option("float32", "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Capture pooled residual-stream activations of every layer for concept sets."""
     from medmap import concepts as C
-    from medmap.capture.cached import capture_set, export_capture
+    from medmap import parallel
+    from medmap.analyses.runner import capture_acts
+    from medmap.capture.cached import export_capture
     from medmap.models import load_model
+    from medmap.models.loader import parse_device_map
     from medmap.store import Cache
 
     sets = C.resolve_sets(_split(domain), concepts_file)
-    lm = load_model(model, progress=note)
+    parallel.init()
+    placement = parallel.rank_device_map(parse_device_map(device_map), max_memory)
+    with parallel.local_main_first():
+        lm = load_model(model, dtype=dtype, device_map=placement, max_memory=max_memory,
+                        offload_folder=offload_folder, progress=_note)
     cache = Cache(out / "cache")
     for cs in sets:
-        with task(f"capture {cs.domain}", len(cs)) as adv:
-            acts = capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=adv)
-        export_capture(out / cs.domain, lm, cs, acts, pooling)
-        console.print(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
+        with _progress(f"capture {cs.domain}", len(cs)) as adv:
+            acts = capture_acts(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=adv)
+        if parallel.is_main():
+            export_capture(out / cs.domain, lm, cs, acts, pooling)
+            console.print(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
 
 
 def _progress(desc, total):
-    return task(desc, total)
+    """A progress bar, on rank 0 only under torchrun."""
+    from contextlib import nullcontext
+
+    from medmap import parallel
+
+    return task(desc, total) if parallel.is_main() else nullcontext(lambda n=1: None)
+
+
+def _note(msg: str) -> None:
+    from medmap import parallel
+
+    if parallel.is_main():
+        note(msg)
+
 
 
 @app.command()
@@ -149,23 +184,31 @@ def analyze(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Run techniques and write per-layer scores (scores.csv/.parquet) and 2-d embeddings."""
     from medmap import concepts as C
+    from medmap import parallel
     from medmap.analyses.runner import analyze as run_analyses
-    from medmap.models import load_model
-    from medmap.pipeline import check_context, load_config
+    from medmap.pipeline import check_context, load_config, load_model_for_rank
     from medmap.store import write_json
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None})
+                               "concepts": str(concepts_file) if concepts_file else None,
+                               **_placement(dtype, device_map, max_memory, offload_folder)})
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
-    check_context(cfg, sets, note)
-    write_json(out / "config.json", cfg.to_dict())
-    lm = load_model(cfg.model, dtype=cfg.dtype, device_map=cfg.device_map, progress=note)
+    check_context(cfg, sets, _note)
+    if parallel.init():
+        _note(f"torchrun: {parallel.world_size()} ranks share the sweeps; rank 0 writes {out}")
+    parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
+    lm = load_model_for_rank(cfg, _note)
     scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
-    console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
+    if parallel.is_main():
+        console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
 
 @app.command()
@@ -182,16 +225,26 @@ def run(
     paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
                                                help="Also map each prompt template alone; report the spread.",
                                                show_default=False),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
+    device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
+    offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
+    from medmap import parallel
     from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
                                "seeds": seeds, "paraphrases": paraphrases,
-                               "concepts": str(concepts_file) if concepts_file else None})
+                               "concepts": str(concepts_file) if concepts_file else None,
+                               **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
-    console.print(f"run folder: {out}")
-    res = run_pipeline(cfg, out, _progress, note)
+    parallel.init()
+    if not parallel.is_main():
+        run_pipeline(cfg, out, _progress, _note)
+        return
+    console.print(f"run folder: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
+    res = run_pipeline(cfg, out, _progress, _note)
     if res["status"] == "already finished":
         console.print(f"{out} has already finished with this configuration; nothing to do "
                       f"(delete {out / 'DONE.json'} to rebuild the map and report)")
@@ -255,3 +308,13 @@ def main(argv: Optional[list[str]] = None) -> None:
         if isinstance(e, click.exceptions.Abort):
             raise SystemExit(130)
         raise
+    finally:
+        _leave_group()
+
+
+def _leave_group() -> None:
+    """Leave the torchrun process group (if a command joined one) before the process ends."""
+    from medmap import parallel
+
+    if parallel.launched():
+        parallel.shutdown()

@@ -38,7 +38,15 @@ class LoadedModel:
 
     @property
     def device(self):
-        return self.arch.embed.weight.device
+        """Where inputs go: the embedding's execution device. Under accelerate offload the embedding's
+        weight lives on the meta device between calls, so its hook's execution device is asked first."""
+        dev = execution_device(self.arch.embed)
+        return dev if dev is not None else self.arch.embed.weight.device
+
+    @property
+    def offloaded(self) -> bool:
+        """Whether accelerate offloads some weights (to the CPU or disk) and loads them for each call."""
+        return any(getattr(_align_hook(m), "offload", False) for m in self.model.modules())
 
     @classmethod
     def from_model(cls, model, tokenizer, name: str = "in-memory", identity: str | None = None,
@@ -49,6 +57,76 @@ class LoadedModel:
         if identity is None:
             identity = weights_fingerprint(model)
         return cls(model, tokenizer, resolve(model), name, identity, source or {"kind": "in-memory"})
+
+
+def _align_hook(module):
+    """accelerate's AlignDevicesHook on ``module`` (inside a SequentialHook or a medmap wrapper), or None."""
+    hook = getattr(module, "_hf_hook", None)
+    while hook is not None:
+        if hasattr(hook, "execution_device"):
+            return hook
+        inner = getattr(hook, "hooks", None) or getattr(hook, "inner", None)
+        if isinstance(inner, (list, tuple)):
+            hook = next((h for h in inner if hasattr(h, "execution_device")), None)
+        else:
+            hook = inner
+    return None
+
+
+def execution_device(module):
+    """The device accelerate runs ``module`` on (None without an accelerate hook)."""
+    import torch
+
+    dev = getattr(_align_hook(module), "execution_device", None)
+    if dev is None:
+        return None
+    if isinstance(dev, int):
+        return torch.device("cuda", dev)
+    return torch.device(dev)
+
+
+def parse_device_map(value):
+    """A device map from the command line: a JSON object ``{"module": device}`` or a word accelerate
+    knows ('auto', 'balanced', 'sequential', a device name); None stays None."""
+    if not isinstance(value, str):
+        return value
+    v = value.strip()
+    if v.startswith("{"):
+        try:
+            return json.loads(v)
+        except ValueError as e:
+            raise ModelError(f"device map '{value}' is not valid JSON: {e}") from None
+    return v or None
+
+
+def parse_max_memory(value) -> dict | None:
+    """``max_memory`` for accelerate from a mapping or a string such as ``"0=20GiB,cpu=60GiB"``: device
+    index (int) or ``cpu`` / ``disk`` / ``mps`` -> a size accelerate understands (``"20GiB"``, bytes)."""
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str):
+        items = []
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ModelError(f"max_memory '{value}': write DEVICE=SIZE pairs separated by commas, "
+                                 "e.g. '0=20GiB,cpu=60GiB'")
+            k, v = part.split("=", 1)
+            items.append((k.strip(), v.strip()))
+    elif isinstance(value, dict):
+        items = list(value.items())
+    else:
+        raise ModelError(f"max_memory must be a mapping or 'DEVICE=SIZE,...', not {value!r}")
+    out: dict = {}
+    for k, v in items:
+        key = int(k) if isinstance(k, int) or str(k).isdigit() else str(k)
+        if isinstance(key, str) and not (key in ("cpu", "disk", "mps") or key.split(":")[0] in ("cuda", "xpu", "npu")):
+            raise ModelError(f"max_memory: unknown device '{k}': use a GPU index (0, 1, ...), cpu or disk")
+        if isinstance(key, str) and key.startswith("cuda:"):
+            key = int(key.split(":", 1)[1])
+        out[key] = int(v) if isinstance(v, (int, float)) or str(v).isdigit() else str(v)
+    return out
 
 
 def _ensure_pad(tokenizer, name: str) -> None:
@@ -128,10 +206,15 @@ def resolve_spec(spec: str | None) -> dict:
 
 
 def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: Any = None,
-               max_memory: dict | None = None, trust_remote_code: bool = False,
-               revision: str | None = None, progress=None) -> LoadedModel:
-    """Load a model by spec. ``device_map`` / ``max_memory`` go to accelerate for models larger than
-    one device. ``trust_remote_code`` stays off unless asked."""
+               max_memory: dict | str | None = None, offload_folder: str | Path | None = None,
+               trust_remote_code: bool = False, revision: str | None = None, progress=None) -> LoadedModel:
+    """Load a model by spec. ``trust_remote_code`` stays off unless asked.
+
+    Models larger than one device: ``device_map`` ('auto', 'balanced', 'sequential', a device, or a
+    dict module name -> device / 'cpu' / 'disk'), ``max_memory`` (per device, e.g. ``{0: "20GiB",
+    "cpu": "60GiB"}``) and ``offload_folder`` (where weights placed on 'disk' are written) go to
+    accelerate through transformers. Offloaded weights are loaded for each call of their module; every
+    medmap technique, saliency included, gives the same numbers as on the model in one piece."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -140,10 +223,19 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
     if torch_dtype is None:
         raise ModelError(f"dtype '{dtype}' is not one of float32, bfloat16, float16")
     kw: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    device_map = parse_device_map(device_map)
     if device_map is not None:
         kw["device_map"] = device_map
+    max_memory = parse_max_memory(max_memory)
     if max_memory is not None:
+        if device_map is None:
+            kw["device_map"] = device_map = "auto"  # max_memory only means something to a device map
         kw["max_memory"] = max_memory
+    if offload_folder is not None:
+        if device_map is None:
+            raise ModelError("offload_folder is only used with a device_map ('auto' or a mapping with 'disk')")
+        Path(offload_folder).mkdir(parents=True, exist_ok=True)
+        kw["offload_folder"] = str(offload_folder)
     kind = info["kind"]
     if kind in ("bundled", "gguf"):
         gguf = BUNDLED[info["name"]].gguf_path() if kind == "bundled" else Path(info["path"])
@@ -174,12 +266,17 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"could not load model '{spec}' from {where}: {type(e).__name__}: {e}") from e
+        hint = ""
+        if "offload" in str(e).lower() and offload_folder is None:
+            hint = " (part of the model is placed on disk: give an offload folder, --offload-folder DIR)"
+        raise ModelError(f"could not load model '{spec}' from {where}: {type(e).__name__}: {e}{hint}") from e
     model.eval()
     _ensure_pad(tok, info["name"])
     cfg_hash = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
     info["config_sha256"] = cfg_hash
     info["dtype"] = dtype
+    if getattr(model, "hf_device_map", None) is not None and device_map is not None:
+        info["device_map"] = {k: str(v) for k, v in model.hf_device_map.items()}
     return LoadedModel(model, tok, resolve(model), info["name"], identity, info)
 
 

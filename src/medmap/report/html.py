@@ -172,6 +172,11 @@ def report_html(run: RunData, figures: list[dict]) -> str:
                 + "".join(H.img(figs[n]["png"], figs[n]["caption"]) for n in static) + "</details>" if static else ""))
         sections.append(("umap", "UMAP", "<h2>Activation geometry (2-d UMAP)</h2><p class=\"note\">Move the slider to "
                          "change layer; hover a point for its prompt and labels.</p>" + "".join(blocks)))
+    if "patching_positions" in figs:
+        sections.append(("positions", "Positions", "<h2>Activation patching per layer and position</h2><p class=\"note\">"
+                         "Each cell: the recovery when only that prompt token (counted back from the last) is patched "
+                         "at that layer, pairs whose clean and corrupted prompts have equal token length.</p>"
+                         + H.img(figs["patching_positions"]["png"], "patching per layer and position")))
     if "collapse" in figs:
         sections.append(("collapse", "Collapse", "<h2>Representation collapse</h2><p class=\"note\">Mean pairwise "
                          "cosine and effective rank of the activations per layer; crosses mark flagged layers.</p>"

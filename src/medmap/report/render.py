@@ -20,7 +20,7 @@ DPI = 110
 def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
     """``(name, caption, make)`` for each figure the run's files allow, ``make()`` returning a Figure.
 
-    Names: ``map``, ``curves_<domain>``, ``umap_<domain>_<label>``, ``collapse``."""
+    Names: ``map``, ``curves_<domain>``, ``umap_<domain>_<label>``, ``patching_positions``, ``collapse``."""
     if run.map_df is not None or run.intervals:
         n = run.n_layers
         if n is not None:
@@ -33,6 +33,8 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
         for v in umap_views(domain, emb):
             yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",
                    lambda e=emb, v=v: F.umap_grid(e, v["colour"], v["marker"], v["join"]))
+    if run.scores is not None and run.scores["metric"].astype(str).str.startswith(F.POSITION_PREFIX).any():
+        yield "patching_positions", "Patching per layer x position", lambda: F.position_grid_figure(run.scores)
     if run.scores is not None and run.scores["metric"].isin(["mean_cosine", "effective_rank"]).any():
         yield "collapse", "Representation collapse", lambda: F.collapse_figure(run.scores)
 
