@@ -192,3 +192,19 @@ def test_plain_rerun_of_the_folder_drops_stale_robustness(tiny_folder, config_fi
     main(["run", "--model", str(tiny_folder), "--config", str(p), "--out", str(out), "--seeds", "1"])
     assert not (out / "robustness.csv").exists() and not (out / "robustness.json").exists()
     assert 'id="robustness"' not in (out / "report.html").read_text()
+
+
+def test_torchrun_two_ranks_give_the_same_robustness(run_a, tiny_folder, config_file, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    two = tmp_path / "two"
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                        "-m", "medmap", "run", "--model", str(tiny_folder), "--config", str(config_file),
+                        "--out", str(two)], capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    for name in ("robustness.csv", "robustness.json", "map.csv"):
+        assert (run_a / name).read_bytes() == (two / name).read_bytes(), name

@@ -2,7 +2,10 @@
 
 A run folder holds the resolved config, provenance, the scores, the map, the findings, figures and
 ``report.html``; its ``cache/`` makes a killed run resume and a rerun recompute nothing. A run that has
-finished writes ``DONE.json`` last; running the same config again only says so.
+finished writes ``DONE.json`` last; running the same config again only says so. With ``seeds`` > 1 or
+``paraphrases`` it also maps the other seeds and each prompt template and writes ``robustness.csv`` /
+``robustness.json`` (how much each interval moves). Prompt lengths are checked against the model's
+context before any weights are loaded.
 
 Under torchrun every rank loads its own copy of the model and takes its share of the sweeps; rank 0
 alone writes the run folder and builds the map, findings, figures and report."""
