@@ -163,7 +163,9 @@ def test_position_grid_figure(loaded):
         d["value"] = d["value"] * (k + 1)
         extra.append(d)
     scores = pd.concat([loaded.scores, *extra], ignore_index=True)
-    fig = F.position_grid_figure(scores)
+    from medmap.report.positions import position_grid_figure
+
+    fig = position_grid_figure(scores)
     domains = list(dict.fromkeys(base["domain"]))
     heat = [a for a in fig.axes if a.get_title(loc="left").endswith("layer x position")]
     assert len(heat) == len(domains)
@@ -172,7 +174,7 @@ def test_position_grid_figure(loaded):
     d0 = base[base["domain"] == heat[0].get_title(loc="left").split(":")[0]].sort_values("layer")["value"]
     np.testing.assert_allclose(img[2], 3 * d0.to_numpy())
     with pytest.raises(ReportError):
-        F.position_grid_figure(loaded.scores)
+        position_grid_figure(loaded.scores)
 
 
 def test_write_figures(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from medmap.report import figures as F
+from medmap.report import positions as P
 from medmap.report.data import RunData, load_run, ordered, umap_views
 from medmap.store import write_bytes
 
@@ -33,8 +34,8 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
         for v in umap_views(domain, emb):
             yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",
                    lambda e=emb, v=v: F.umap_grid(e, v["colour"], v["marker"], v["join"]))
-    if run.scores is not None and run.scores["metric"].astype(str).str.startswith(F.POSITION_PREFIX).any():
-        yield "patching_positions", "Patching per layer x position", lambda: F.position_grid_figure(run.scores)
+    if run.scores is not None and run.scores["metric"].astype(str).str.startswith(P.POSITION_PREFIX).any():
+        yield "patching_positions", "Patching per layer x position", lambda: P.position_grid_figure(run.scores)
     if run.scores is not None and run.scores["metric"].isin(["mean_cosine", "effective_rank"]).any():
         yield "collapse", "Representation collapse", lambda: F.collapse_figure(run.scores)
 
