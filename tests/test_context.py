@@ -10,7 +10,7 @@ from transformers import AutoConfig, PretrainedConfig
 from medmap.cli.main import main
 from medmap.models import inspect_model
 from medmap.models.context import context_length
-from tiny import tiny_model
+from tiny import saved_tiny
 
 CONTEXT = 64  # the byte tokenizer: one token per byte, plus BOS before a prompt
 
@@ -18,10 +18,7 @@ CONTEXT = 64  # the byte tokenizer: one token per byte, plus BOS before a prompt
 @pytest.fixture(scope="module")
 def short_folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny-short")
-    lm = tiny_model("llama", max_position_embeddings=CONTEXT)
-    lm.model.save_pretrained(d)
-    lm.tokenizer.save_pretrained(d)
-    return d
+    return saved_tiny(d, max_position_embeddings=CONTEXT)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import yaml
 import medmap
 from medmap import parallel
 from medmap.errors import ConceptError, ConfigError, DistributedError
-from tiny import tiny_model
+from tiny import saved_tiny
 
 SRC = str(Path(medmap.__file__).resolve().parents[1])
 
@@ -146,9 +146,7 @@ def setup(tmp_path_factory):
     from medmap.concepts import load_builtin, to_jsonl
 
     d = tmp_path_factory.mktemp("dist")
-    lm = tiny_model("llama")
-    lm.model.save_pretrained(d / "model")
-    lm.tokenizer.save_pretrained(d / "model")
+    saved_tiny(d / "model")
     age = load_builtin("age").subset(lambda it: it.template == "t0" and it.labels["age"] % 4 == 0)
     sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
     (d / "c.jsonl").write_text(to_jsonl(age) + to_jsonl(sym))

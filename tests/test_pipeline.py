@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from medmap.cli.main import main
-from tiny import tiny_model
+from tiny import saved_tiny
 
 CONFIG = {
     "domains": ["age", "symptoms"],
@@ -17,10 +17,7 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny-llama")
-    lm = tiny_model("llama")
-    lm.model.save_pretrained(d)
-    lm.tokenizer.save_pretrained(d)
-    return d
+    return saved_tiny(d)
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,13 @@ import pytest
 import yaml
 
 from medmap.concepts import load_builtin, to_jsonl
-from tiny import tiny_model
+from tiny import saved_tiny
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
-    lm = tiny_model("llama")
-    lm.model.save_pretrained(d / "model")
-    lm.tokenizer.save_pretrained(d / "model")
+    saved_tiny(d / "model")
     sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
     (d / "c.jsonl").write_text(to_jsonl(sym))
     cfg = {"domains": ["symptoms"], "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion", "patching"],

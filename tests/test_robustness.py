@@ -10,10 +10,10 @@ import yaml
 
 from medmap.cli.main import main
 from medmap.errors import ConfigError
-from medmap.maps import MapRules, build_map
+from medmap.maps import build_map
 from medmap.maps.robustness import SPREAD_COLUMNS, interval_spread, layer_coverage, match_interval
 from medmap.pipeline import RunConfig, config_from_dict, default_run_dir
-from tiny import tiny_model
+from tiny import saved_tiny
 
 N = 12
 
@@ -103,10 +103,7 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny-llama")
-    lm = tiny_model("llama", num_hidden_layers=8)  # enough layers for the map's rules to find intervals
-    lm.model.save_pretrained(d)
-    lm.tokenizer.save_pretrained(d)
-    return d
+    return saved_tiny(d, num_hidden_layers=8)  # enough layers for the map's rules to find intervals
 
 
 @pytest.fixture(scope="module")

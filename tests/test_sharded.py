@@ -20,7 +20,7 @@ from medmap.capture.saliency import finish, layer_gradient_sums
 from medmap.errors import CaptureError, ModelError
 from medmap.models import load_model
 from medmap.models.loader import parse_device_map, parse_max_memory
-from tiny import tiny_model
+from tiny import saved_tiny, tiny_model
 
 PROMPTS = ["The first-line drug for type 2 diabetes is", "Chest pain points to the", "A 17 year old patient"]
 ANSWERS = [" metformin", " heart", " is"]
@@ -34,9 +34,7 @@ MIXED = {"model.embed_tokens": "disk", "model.layers.0": "cpu", "model.layers.1"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("sharded")
-    lm = tiny_model("llama")
-    lm.model.save_pretrained(d / "model", safe_serialization=True)
-    lm.tokenizer.save_pretrained(d / "model")
+    saved_tiny(d / "model")
     plain = load_model(str(d / "model"))
     sharded = load_model(str(d / "model"), device_map=MIXED, offload_folder=d / "offload")
     yield plain, sharded, d

@@ -64,3 +64,12 @@ def tiny_model(arch: str = "llama", seed: int = 0, **overrides) -> LoadedModel:
                 p.normal_(0, 0.2)
     model.eval()
     return LoadedModel.from_model(model, byte_tokenizer(), name=f"tiny-{arch}")
+
+
+def saved_tiny(folder, arch: str = "llama", **overrides):
+    """A tiny random model written to ``folder`` as a Hugging Face folder (safetensors + tokenizer), for
+    tests that load models by path; returns the folder."""
+    lm = tiny_model(arch, **overrides)
+    lm.model.save_pretrained(folder, safe_serialization=True)
+    lm.tokenizer.save_pretrained(folder)
+    return folder
