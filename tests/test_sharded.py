@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from medmap.capture import capture
+from medmap.capture import gradients as G
 from medmap.capture import hooks as H
 from medmap.capture.lesion import lesion_batch, lesion_reference
 from medmap.capture.patching import Pair, patch_last, patch_positions
@@ -96,27 +97,27 @@ def test_offloaded_weights_are_not_kept_from_forward_to_backward(models, monkeyp
     weight, not the weight, and backward reloads it."""
     _, sh, _ = models
     loaded, reloads = [], [0]
-    pre = H._OffloadGradHook.pre_forward
+    pre = G._OffloadGradHook.pre_forward
 
     def spy(self, module, *args, **kwargs):
         out = pre(self, module, *args, **kwargs)
         loaded.extend(weakref.ref(t) for _, t in module.named_parameters(recurse=False))
         return out
 
-    load = H._Reload.load
+    load = G._Reload.load
 
     def counting(self):
         reloads[0] += 1
         return load(self)
 
-    monkeypatch.setattr(H._OffloadGradHook, "pre_forward", spy)
-    monkeypatch.setattr(H._Reload, "load", counting)
+    monkeypatch.setattr(G._OffloadGradHook, "pre_forward", spy)
+    monkeypatch.setattr(G._Reload, "load", counting)
     layer = sh.arch.layers[1]
     seen = []
     targets = [(layer.mlp.down_proj, "weight", lambda g, w: seen.append(float(g.abs().sum())))]
     ids = torch.tensor([[1, 40, 41, 42]])
     try:  # every weight requires a gradient here; only the target's is read
-        with H.grad_reducers(targets, sh.model):
+        with G.grad_reducers(targets, sh.model):
             loss = sh.model(input_ids=ids, use_cache=False).logits.float().logsumexp(-1).sum()
             gc.collect()
             assert loaded and all(r() is None for r in loaded), "an offloaded weight outlived its call"
@@ -131,7 +132,7 @@ def test_a_meta_parameter_nothing_loads_is_a_clear_error(models):
     plain, _, _ = models
     lonely = nn.Linear(4, 4, device="meta")
     with pytest.raises(CaptureError, match="meta device and no accelerate offload hook"):
-        with H.grad_reducers([(lonely, "weight", lambda g, w: None)], plain.model):
+        with G.grad_reducers([(lonely, "weight", lambda g, w: None)], plain.model):
             pass
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
-from medmap.capture.hooks import grad_reducers
+from medmap.capture.gradients import grad_reducers
 from medmap.capture.scoring import encode_answers, unembed
 
 STATS = ("mean_abs", "l2", "grad_x_weight")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from medmap.capture.batching import Batch, encode, tokenize
-from medmap.capture.hooks import weights_loaded
+from medmap.capture.gradients import weights_loaded
 from medmap.errors import CaptureError
 
 
