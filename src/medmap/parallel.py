@@ -121,7 +121,12 @@ def shutdown() -> None:
     import torch.distributed as td
 
     if td.is_initialized():
-        td.destroy_process_group()
+        # every rank arrives before any tears down: a gloo rank whose peer has already closed its
+        # connections can abort at exit ("terminate called without an active exception")
+        try:
+            td.barrier()
+        finally:
+            td.destroy_process_group()
     _STATE["owner"] = False
 
 
