@@ -14,7 +14,7 @@ import torch
 
 from medmap import parallel
 from medmap.analyses.stats import frame, mean_ci, per_unit_curves
-from medmap.capture.lesion import lesion_batch
+from medmap.capture.lesion import lesion_sweep
 from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
 from medmap.capture.saliency import finish, layer_gradient_sums
@@ -107,8 +107,7 @@ def lesion_scores(lm, prompts: list[str], answers: list[str], batch_size: int, o
 
     def one(u):
         s, e, layers = u
-        return _cat(batches(e - s, e - s, lambda a, b: lesion_batch(lm, prompts[s + a:s + b], answers[s + a:s + b],
-                                                                    layers), key=("lesion", lm.identity)))
+        return lesion_sweep(lm, prompts[s:e], answers[s:e], layers=layers, batch_size=e - s)
 
     def size(u):  # a batch counts once its last layer block is done
         return u[1] - u[0] if u[2][-1] == lm.n_layers - 1 else 0
