@@ -82,9 +82,9 @@ def _cache_rows(cache, idx: torch.Tensor, start: int):
     steps). Layers below ``start`` will be replayed, never run: they get a broadcast view of one row
     (no copy) that only supplies the shapes the attention-mask code reads. ``None`` when the cache is
     not a per-layer key/value cache this knows (older transformers, quantised caches)."""
-    layers = getattr(cache, "layers", None)
-    if layers is None or any(type(lay).__name__ not in _PLAIN_CACHE_LAYERS for lay in layers):
+    if not _selectable(cache):
         return None
+    layers = cache.layers
     new = copy.copy(cache)
     new.layers = []
     for i, lay in enumerate(layers):
@@ -103,6 +103,12 @@ def _cache_rows(cache, idx: torch.Tensor, start: int):
 _PLAIN_CACHE_LAYERS = {"DynamicLayer", "DynamicSlidingWindowLayer"}
 
 
+def _selectable(cache) -> bool:
+    """Whether ``_cache_rows`` can copy rows out of ``cache`` (a per-layer key/value cache it knows)."""
+    layers = getattr(cache, "layers", None)
+    return layers is not None and all(type(lay).__name__ in _PLAIN_CACHE_LAYERS for lay in layers)
+
+
 class _Step:
     """One prompt set's prefix (all prompt tokens but the last, run once with a KV cache) and the small
     steps run from it: [last prompt token, answer tokens[:-1]] per row, where ``rows_pair[r]`` picks
@@ -112,7 +118,7 @@ class _Step:
     def __init__(self, lm, prompts_ids: list[list[int]], width: int):
         self.lm, self.prompts_ids, self.width = lm, prompts_ids, width
         self.prefix, self.prefix_mask = _prefix_cache(lm, prompts_ids)
-        self.reusable = _cache_rows(self.prefix, torch.zeros(1, dtype=torch.long), 0) is not None
+        self.reusable = _selectable(self.prefix)
 
     def run(self, rows_pair, rows_answer, *, start: int = 0, value=None, setter=None, keep=None):
         """``start`` > 0: layers below it are replayed, returning ``value`` [R, S, d] (the input of layer
