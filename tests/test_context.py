@@ -94,3 +94,13 @@ def test_unreadable_model_folder_is_a_model_error(tmp_path, capsys, no_weights):
     with pytest.raises(SystemExit):
         main(["run", "--model", str(tmp_path / "m"), "--domains", "age", "--out", str(tmp_path / "r")])
     assert "could not read the config and tokenizer" in _error(capsys)
+
+
+def test_uncached_hub_id_offline_is_one_clear_error_for_inspection_and_loading(monkeypatch):
+    from medmap.errors import ModelError
+    from medmap.models import inspect_model, load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for fn in (inspect_model, load_model):
+        with pytest.raises(ModelError, match="not in the local Hugging Face cache.*offline"):
+            fn("someorg/not-a-cached-model")

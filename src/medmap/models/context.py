@@ -15,7 +15,7 @@ from typing import Any
 
 from medmap.errors import ConceptError, ModelError
 from medmap.models.bundled import BUNDLED, converted_dir, is_converted, is_gguf
-from medmap.models.loader import _hub_reachable, resolve_spec
+from medmap.models.loader import hub_access, resolve_spec
 
 #: Config fields that hold the context length, by architecture family (first one present wins).
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
@@ -64,17 +64,7 @@ def _source(info: dict) -> tuple[str, dict]:
         return info["path"], {}
     else:
         where = info["hub_id"]
-        try:
-            from transformers import AutoConfig
-
-            AutoConfig.from_pretrained(where, local_files_only=True)
-            return where, {"local_files_only": True}
-        except Exception:
-            if not _hub_reachable():
-                raise ModelError(
-                    f"'{where}' is not in the local Hugging Face cache and the hub cannot be reached (offline). "
-                    "Download it where the hub is reachable, or name a local folder or .gguf file") from None
-            return where, {}
+        return where, hub_access(where)
     return str(gguf.parent), {"gguf_file": gguf.name}
 
 

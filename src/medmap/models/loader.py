@@ -181,6 +181,23 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def hub_access(hub_id: str, revision: str | None = None) -> dict:
+    """from_pretrained keywords for a hub id: ``local_files_only`` when it is in the local Hugging Face
+    cache (the network is never touched then), none when it is not but the hub answers; a ModelError
+    when it is not cached and the hub cannot be reached."""
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(hub_id, local_files_only=True, revision=revision)
+        return {"local_files_only": True}
+    except Exception:  # transformers raises many types for a missing cache entry
+        if not _hub_reachable():
+            raise ModelError(
+                f"'{hub_id}' is not in the local Hugging Face cache and the hub cannot be reached (offline). "
+                "Download it where the hub is reachable, or name a local folder or .gguf file") from None
+        return {}
+
+
 def resolve_spec(spec: str | None) -> dict:
     """Decide what a model spec names, without loading weights."""
     spec = spec or DEFAULT_MODEL
@@ -249,15 +266,7 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
         where = info["hub_id"]
         kw["revision"] = revision
         kw["use_safetensors"] = True
-        try:  # the local HF cache first: never touch the network when the model is already here
-            AutoTokenizer.from_pretrained(where, local_files_only=True, revision=revision)
-            kw["local_files_only"] = True
-        except Exception:
-            if not _hub_reachable():
-                raise ModelError(
-                    f"'{where}' is not in the local Hugging Face cache and the hub cannot be reached (offline). "
-                    "Download it where the hub is reachable, or name a local folder or .gguf file"
-                ) from None
+        kw.update(hub_access(where, revision))
         identity = hashlib.sha256(f"hub:{where}@{revision or 'main'}".encode()).hexdigest()
     try:
         tok = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kw.items()
