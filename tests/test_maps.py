@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from medmap.errors import MedmapError
 from medmap.maps import (
     PRIMARY_METRICS,
-    KnowledgeMap,
+    LayerMap,
     MapRules,
     build_map,
     compare_maps,
@@ -26,7 +26,7 @@ from medmap.maps import (
     smooth,
     top_runs,
 )
-from medmap.maps.knowledge_map import AGREEMENT_COLUMNS, TABLE_COLUMNS
+from medmap.maps.layer_map import AGREEMENT_COLUMNS, TABLE_COLUMNS
 
 TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
 ANY_FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
@@ -296,7 +296,7 @@ def test_compare_maps_of_different_depths():
 
 def test_compare_maps_same_map_agrees_and_errors():
     a = build_map(synthetic_scores("m", 12))
-    renamed = KnowledgeMap(table=a.table.assign(model="m2"),
+    renamed = LayerMap(table=a.table.assign(model="m2"),
                            intervals=[{**iv, "model": "m2"} for iv in a.intervals], rules=a.rules)
     out = compare_maps([a, renamed], bins=10)
     assert all(d["jaccard"] == 1.0 or math.isnan(d["jaccard"]) for d in out["differences"])
@@ -311,8 +311,8 @@ def test_compare_maps_same_map_agrees_and_errors():
         compare_maps([a], bins=0)
 
 
-def test_import_has_no_torch_and_only_store_and_errors():
+def test_import_has_no_torch_and_only_tables_store_and_errors():
     code = ("import sys, medmap.maps; bad = [m for m in sys.modules if m == 'torch' or "
-            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'store'))]; print(bad)")
+            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'store', 'concepts', 'techniques'))]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -20,10 +20,12 @@ from typing import Any
 
 from medmap.analyses.causal import CausalOptions
 from medmap.analyses.geometry import GeometryOptions
-from medmap.analyses.runner import TECHNIQUES, AnalyzeOptions
+from medmap.analyses.runner import AnalyzeOptions
+from medmap.techniques import TECHNIQUES
+from medmap.concepts.domains import default_domains, domain_order
 from medmap.errors import ConfigError
 
-DOMAINS = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
+DOMAINS = default_domains()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class RunConfig:
     """Per-device memory for the device map, e.g. {0: '20GiB', cpu: '60GiB'} or '0=20GiB,cpu=60GiB'."""
     offload_folder: str | None = None
     """Where accelerate writes the weights a device map places on 'disk'."""
+    cache: str | None = None
+    """Folder of the content-addressed cache of stage results (default: ``cache/`` in the run folder); a
+    shared one lets runs in other folders, and in-memory maps, reuse each other's results."""
     seed: int = 0
     """Seed of every random choice (UMAP, bootstrap, item sampling)."""
     seeds: int = 1
@@ -79,7 +84,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_PLACEMENT = ("max_memory", "offload_folder")
+_PLACEMENT = ("max_memory", "offload_folder", "cache")
 
 
 def _check_keys(d: dict, allowed, where: str) -> None:
@@ -115,9 +120,10 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
         if key in d:
             v = d[key]
             d[key] = tuple(x.strip() for x in (v.split(",") if isinstance(v, str) else v))
-    bad = [x for x in d.get("domains", ()) if x not in DOMAINS]
-    if bad:
-        raise ConfigError(f"{where}: unknown domain(s) {', '.join(bad)}; choose from {', '.join(DOMAINS)}")
+    bad = [x for x in d.get("domains", ()) if x not in domain_order()]
+    if bad and not d.get("concepts"):  # a user's concept file may name any domain
+        raise ConfigError(f"{where}: unknown domain(s) {', '.join(bad)}; choose from {', '.join(domain_order())} "
+                          "(or give a concept file with --concepts)")
     bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
     if bad:
         raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
@@ -162,7 +168,15 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{name}-{cfg.digest(robustness=False)[:8]}"
 
 
-def measure_robustness(cfg: RunConfig, kmap, v, rules):
+def primary_overrides(cfg: RunConfig, sets) -> dict:
+    """The map's metric where the tables' defaults do not apply: each set's own geometry metric (from its
+    domain spec, so a new domain gets one) and the configured saliency statistic."""
+    out = {(cs.domain, "geometry"): cs.spec.primary_metric for cs in sets if cs.spec.primary_metric}
+    out[("*", "saliency")] = f"{cfg.analyze.causal.saliency_stat}.both"
+    return out
+
+
+def measure_robustness(cfg: RunConfig, kmap, v, rules, primary=None):
     """How much ``kmap``'s intervals move across the seed and template variants ``v``
     (:func:`medmap.analyses.variants.run_variants`); see :mod:`medmap.maps.robustness`."""
     from medmap.maps import build_map
@@ -175,7 +189,7 @@ def measure_robustness(cfg: RunConfig, kmap, v, rules):
             skipped.append({"group": var.group, "variant": var.name, "domain": "*", "technique": "*",
                             "reason": "nothing in this variant could be analysed"})
             continue
-        groups.setdefault(var.group, {})[var.name] = build_map(var.scores, rules)
+        groups.setdefault(var.group, {})[var.name] = build_map(var.scores, rules, primary)
     return spread(kmap, groups, skipped, v.settings)
 
 
@@ -203,9 +217,10 @@ def load_model_for_rank(cfg: RunConfig, note=print):
                           offload_folder=cfg.offload_folder, progress=note)
 
 
-def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
+def run(cfg: RunConfig, out: Path, progress, note=print, *, lm=None, sets=None) -> dict:
     """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
-    called) every rank calls this; rank 0 writes."""
+    called) every rank calls this; rank 0 writes. ``lm`` (an already loaded model) and ``sets`` (concept
+    sets already read) replace what ``cfg.model`` and ``cfg.domains`` / ``cfg.concepts`` name."""
     import time
 
     from medmap import concepts as C
@@ -228,23 +243,29 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
     if parallel.on_main(finished):  # rank 0 decides for every rank
         return {"status": "already finished", "out": str(out)}
     # everything that can be checked without a model is checked first
-    sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
+    if sets is None:
+        sets = C.resolve_sets(list(cfg.domains) if cfg.concepts is None or cfg.domains != DOMAINS else None,
+                              cfg.concepts)
     C.validate_sets(sets)
+    for cs in sets:
+        for msg in cs.spec.inferred:
+            note(msg)
     rules = MapRules(**cfg.map_rules)
-    check_context(cfg, sets, note)
+    if lm is None:
+        check_context(cfg, sets, note)
     parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
     timings: dict[str, float] = {}
     t0 = time.time()
-    lm = load_model_for_rank(cfg, note)
+    lm = lm if lm is not None else load_model_for_rank(cfg, note)
     timings["load_model"] = time.time() - t0
     parallel.on_main(lambda: write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
-        seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s)}
-                                     for s in sets}, config_digest=cfg.digest(), ranks=parallel.world_size())),
+        seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s),
+                                                "spec": s.spec.to_dict()} for s in sets}, config_digest=cfg.digest(), ranks=parallel.world_size())),
         share=False)
 
     t = time.time()
-    cache = Cache(out / "cache")
+    cache = Cache(Path(cfg.cache) if cfg.cache else out / "cache")
     scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache)
     timings["analyze"] = time.time() - t
     variants = None
@@ -255,10 +276,12 @@ def run(cfg: RunConfig, out: Path, progress, note=print) -> dict:
         variants = run_variants(lm, sets, list(cfg.techniques), cfg.analyze, cache, seed=cfg.seed,
                                 seeds=cfg.seeds, paraphrases=cfg.paraphrases, progress=progress)
         timings["robustness"] = time.time() - t
-    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, rules, timings, t0, note, variants))
+    primary = primary_overrides(cfg, sets)
+    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, rules, timings, t0, note, variants, primary))
 
 
-def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: float, note, variants=None) -> dict:
+def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: float, note, variants=None,
+            primary=None) -> dict:
     """Map, findings, figures, report and DONE.json (rank 0 only under torchrun)."""
     import time
 
@@ -267,13 +290,13 @@ def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: flo
     from medmap.store import write_json
 
     t = time.time()
-    kmap = build_map(scores, rules)
+    kmap = build_map(scores, rules, primary)
     kmap.save(out)
     write_json(out / "findings.json", findings(scores, lm.name))
     timings["map_findings"] = time.time() - t
     if variants is not None:
         t = time.time()
-        measure_robustness(cfg, kmap, variants, rules).save(out)
+        measure_robustness(cfg, kmap, variants, rules, primary).save(out)
         timings["robustness"] += time.time() - t
     else:  # left by an earlier run of this folder with --seeds or --paraphrases
         for name in ("robustness.json", "robustness.csv"):

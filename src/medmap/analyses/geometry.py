@@ -18,10 +18,6 @@ from medmap.analyses import geometry_metrics as gm
 from medmap.analyses.stats import bootstrap_ci, frame
 from medmap.errors import ConfigError
 
-CATEGORICAL = {"symptoms": ["category"], "diseases": ["category"], "drugs": ["mechanism", "specialty"],
-               "dosage": ["unit"], "progression": ["stage", "disease"], "age": ["gender"]}
-
-
 @dataclass(frozen=True)
 class GeometryOptions:
     n_neighbors: int = 15
@@ -120,9 +116,10 @@ def _sil_ci(D: np.ndarray, y: np.ndarray, o: GeometryOptions, seed: int):
     return v, lo, hi
 
 
-def layer_metrics(X: np.ndarray, domain: str, labels: dict[str, list], o: GeometryOptions,
+def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptions,
                   layer: int) -> tuple[list[dict], np.ndarray]:
-    """All metrics of one layer's activations [items, hidden]; returns (rows, 2-d embedding)."""
+    """All metrics of one layer's activations [items, hidden] for a domain of spec ``spec``
+    (``medmap.concepts.DomainSpec``: which labels, of which kind); returns (rows, 2-d embedding)."""
     from scipy.spatial.distance import cdist
 
     X = np.asarray(X, dtype=np.float64)
@@ -139,73 +136,87 @@ def layer_metrics(X: np.ndarray, domain: str, labels: dict[str, list], o: Geomet
     add("effective_rank", gm.effective_rank(X))
     D_umap = cdist(emb, emb)
     D_raw = cdist(X, X, metric="cosine")
-    for lab in CATEGORICAL.get(domain, []):
-        if lab not in labels:
-            continue
-        y = gm._encode(labels[lab])
-        add(f"silhouette_umap.{lab}", *_sil_ci(D_umap, y, o, seed))
-        add(f"silhouette_raw.{lab}", *_sil_ci(D_raw, y, o, seed + 1))
-        add(f"knn_acc.{lab}", gm.knn_accuracy(emb, labels[lab], o.knn_k))
-    if domain == "drugs" and {"mechanism", "specialty"} <= labels.keys():
-        ym, ys = gm._encode(labels["mechanism"]), gm._encode(labels["specialty"])
+    for lab in spec.of_kind("categorical"):
+        name = lab.name
+        y = gm.encode(labels[name])
+        add(f"silhouette_umap.{name}", *_sil_ci(D_umap, y, o, seed))
+        add(f"silhouette_raw.{name}", *_sil_ci(D_raw, y, o, seed + 1))
+        add(f"knn_acc.{name}", gm.knn_accuracy(emb, labels[name], o.knn_k))
+    for a, b in spec.contrasts:
+        ya, yb = gm.encode(labels[a]), gm.encode(labels[b])
 
         def gap(idx):
             sub = D_umap[np.ix_(idx, idx)]
-            return gm.silhouette_from_distances(sub, ys[idx]) - gm.silhouette_from_distances(sub, ym[idx])
+            return gm.silhouette_from_distances(sub, ya[idx]) - gm.silhouette_from_distances(sub, yb[idx])
 
-        g = gap(np.arange(len(ys)))
-        add("silhouette_gap.specialty_minus_mechanism", g, *bootstrap_ci(gap, len(ys), o.n_boot, seed + 2))
-    if domain == "age" and "age" in labels:
-        ages = np.asarray(labels["age"], dtype=float)
-
-        def r2(idx, space=emb):
-            return gm.r2_linear(space[idx], ages[idx], seed=o.seed)
-
-        add("r2_umap.age", r2(np.arange(len(ages))), *bootstrap_ci(r2, len(ages), max(2, o.n_boot // 5), seed))
-        add("r2_raw.age", gm.r2_linear(Xp, ages, seed=o.seed))
-        an = gm.anisotropy(emb, o.anisotropy_k)
-        add("anisotropy.age", np.nanmean(an),
-            *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
-        a, _, strength = gm.age_steps(X, ages)
-        if np.isfinite(strength).any():
-            k = int(np.nanargmax(strength))
-            add("boundary_strength.age", strength[k])
-            add("boundary_at.age", a[k])
-        at17 = np.nonzero(a == 17)[0]
-        if at17.size:
-            add("boundary_17_18.age", strength[at17[0]])
-        if "gender" in labels:
-            g = np.asarray([str(x) for x in labels["gender"]])
-            vals = {}
-            for name in sorted(set(g)):
-                sel = np.nonzero(g == name)[0]
-                vals[name] = gm.r2_linear(emb[sel], ages[sel], seed=o.seed)
-                add(f"r2_umap.age.{name}", vals[name])
-            if len(vals) == 2:
-                v = list(vals.values())
-                add("r2_gender_gap.age", v[0] - v[1])
-    if domain == "progression" and {"disease", "stage"} <= labels.keys():
-        dis = np.asarray([str(x) for x in labels["disease"]])
-        st = np.asarray(labels["stage"], dtype=float)
-        rhos, circs = [], []
-        for name in sorted(set(dis)):
-            sel = dis == name
-            rho, circ, _ = gm.stage_path(X[sel], st[sel])
-            rhos.append(rho)
-            circs.append(circ)
-            add(f"spearman.stage.{name}", rho)
-            add(f"circularity.stage.{name}", circ)
-        r = np.asarray(rhos)
-        add("spearman.stage", np.nanmean(r), *bootstrap_ci(lambda idx: float(np.nanmean(r[idx])), len(r),
-                                                           o.n_boot, seed + 4))
-        add("circularity.stage", np.nanmean(circs))
+        add(f"silhouette_gap.{a}_minus_{b}", gap(np.arange(len(ya))), *bootstrap_ci(gap, len(ya), o.n_boot, seed + 2))
+    for lab in spec.of_kind("continuous"):
+        _continuous_metrics(add, lab, labels, spec.split_by, X, Xp, emb, o, seed)
+    for lab in spec.of_kind("ordinal"):
+        _ordinal_metrics(add, lab, labels, X, o, seed)
     return rows, emb2
 
 
+def _continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o: GeometryOptions, seed: int) -> None:
+    """Linear R^2 (UMAP and PCA space), anisotropy, the strongest step between consecutive values and
+    the named boundaries; R^2 per value of ``split_by`` and the gap of two."""
+    name = lab.name
+    t = np.asarray(labels[name], dtype=float)
+
+    def r2(idx, space=emb):
+        return gm.r2_linear(space[idx], t[idx], seed=o.seed)
+
+    add(f"r2_umap.{name}", r2(np.arange(len(t))), *bootstrap_ci(r2, len(t), max(2, o.n_boot // 5), seed))
+    add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed))
+    an = gm.anisotropy(emb, o.anisotropy_k)
+    add(f"anisotropy.{name}", np.nanmean(an),
+        *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
+    a, _, strength = gm.age_steps(X, t)
+    if np.isfinite(strength).any():
+        k = int(np.nanargmax(strength))
+        add(f"boundary_strength.{name}", strength[k])
+        add(f"boundary_at.{name}", a[k])
+    for b in lab.boundaries:
+        at = np.nonzero(a == b)[0]
+        if at.size:
+            add(f"boundary_{b}_{b + 1}.{name}", strength[at[0]])
+    if split_by is not None and split_by in labels:
+        g = np.asarray([str(x) for x in labels[split_by]])
+        vals = {}
+        for value in sorted(set(g)):
+            sel = np.nonzero(g == value)[0]
+            vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed)
+            add(f"r2_umap.{name}.{value}", vals[value])
+        if len(vals) == 2:
+            v = list(vals.values())
+            add(f"r2_{split_by}_gap.{name}", v[0] - v[1])
+
+
+def _ordinal_metrics(add, lab, labels, X, o: GeometryOptions, seed: int) -> None:
+    """Per group of ``lab.within`` (one group without it): Spearman of the value with the distance of
+    each value's centroid from the first value's, and circularity; their means over groups."""
+    name = lab.name
+    groups = np.asarray([str(x) for x in labels[lab.within]]) if lab.within else np.full(len(X), "")
+    values = np.asarray(labels[name], dtype=float)
+    rhos, circs = [], []
+    for group in sorted(set(groups)):
+        sel = groups == group
+        rho, circ, _ = gm.stage_path(X[sel], values[sel])
+        rhos.append(rho)
+        circs.append(circ)
+        if lab.within:
+            add(f"spearman.{name}.{group}", rho)
+            add(f"circularity.{name}.{group}", circ)
+    r = np.asarray(rhos)
+    add(f"spearman.{name}", np.nanmean(r), *bootstrap_ci(lambda idx: float(np.nanmean(r[idx])), len(r),
+                                                         o.n_boot, seed + 4))
+    add(f"circularity.{name}", np.nanmean(circs))
+
+
 def _job(args):
-    X, domain, labels, o, layer = args
+    X, spec, labels, o, layer = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return layer_metrics(X, domain, labels, GeometryOptions(**o), layer)
+    return layer_metrics(X, spec, labels, GeometryOptions(**o), layer)
 
 
 def flag_collapse(eff_rank: np.ndarray, ratio: float, window: int = 3) -> np.ndarray:
@@ -229,9 +240,9 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
     """(rows, 2-d embedding) of each decoder layer in ``layers``, from activations [items, layers+1, hidden];
     the layers run in worker processes (umap-learn) or one after the other on the GPU (cuML)."""
     acts = np.asarray(acts, dtype=np.float32)
-    labels = {n: cs.label_values(n) for n in cs.label_names()}
+    labels = {lab.name: cs.label_values(lab.name) for lab in cs.spec.labels}
     backend = umap_backend(options.backend)
-    jobs = [(acts[:, l + 1], cs.domain, labels, {**asdict(options), "backend": backend}, l) for l in layers]
+    jobs = [(acts[:, l + 1], cs.spec, labels, {**asdict(options), "backend": backend}, l) for l in layers]
     workers = options.workers or default_workers()
     if backend == "cuml":
         workers = 1  # one process on the GPU: cuML parallelises each layer itself

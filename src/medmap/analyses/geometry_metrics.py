@@ -24,13 +24,14 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 
 
-def _encode(labels) -> np.ndarray:
+def encode(labels) -> np.ndarray:
+    """Integer codes of label values (compared as strings)."""
     _, inv = np.unique(np.asarray([str(x) for x in labels]), return_inverse=True)
     return inv
 
 
 def silhouette(X: np.ndarray, labels, metric: str = "euclidean") -> float:
-    y = _encode(labels)
+    y = encode(labels)
     if len(np.unique(y)) < 2 or len(np.unique(y)) >= len(y):
         return float("nan")
     return float(silhouette_score(X, y, metric=metric))
@@ -43,7 +44,7 @@ def silhouette_from_distances(D: np.ndarray, y: np.ndarray) -> float:
 
 
 def knn_accuracy(X: np.ndarray, labels, k: int = 5) -> float:
-    y = _encode(labels)
+    y = encode(labels)
     if len(y) <= k:
         return float("nan")
     nn = NearestNeighbors(n_neighbors=k + 1).fit(X)

@@ -22,12 +22,10 @@ from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.stats import SCORE_COLUMNS
+from medmap.techniques import TECHNIQUES, technique as technique_info
 from medmap.capture.activations import capture
 from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
 from medmap.store import Cache, write_frame, write_json
-
-TECHNIQUES = ("geometry", "saliency", "lesion", "patching")
-
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
@@ -57,16 +55,18 @@ def _no_progress(desc, total):
 
 
 def _embeddings_json(cs, emb2: np.ndarray) -> dict:
-    return {"domain": cs.domain, "layers": list(range(emb2.shape[0])),
+    return {"domain": cs.domain, "spec": cs.spec.to_dict(), "layers": list(range(emb2.shape[0])),
             "coords": np.round(emb2, 4).tolist(),
             "items": [{"id": it.id, "prompt": it.prompt, "labels": dict(it.labels)} for it in cs.items]}
 
 
 def skip_reason(cs, technique: str) -> str | None:
     """Why ``technique`` cannot run on concept set ``cs`` (None when it can)."""
-    if technique in ("saliency", "lesion") and not cs.answered:
+    info = technique_info(technique)
+    needs = info.needs if info else None
+    if needs == "answers" and not cs.answered:
         return "no item has a reference answer"
-    if technique == "patching" and not cs.pairs:
+    if needs == "pairs" and not cs.pairs:
         return "no item has a patching pair"
     if technique == "geometry":
         from medmap.concepts import metric_problems
@@ -114,7 +114,7 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
-                 "options": asdict(options.geometry)}
+                 "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
     else:
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal)}
         if technique == "lesion" and options.judge.kind != "none":

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Domain = Literal["age", "symptoms", "diseases", "progression", "drugs", "dosage"]
-LabelValue = Union[int, str]
+from medmap.concepts.domains import DOMAIN_NAME
 
-#: Labels each domain's geometry metrics group by. Categorical labels need two members per value.
-METRIC_LABELS: dict[str, tuple[str, ...]] = {
-    "age": ("age", "gender"),
-    "symptoms": ("category",),
-    "diseases": ("category",),
-    "progression": ("disease", "stage"),
-    "drugs": ("mechanism", "specialty"),
-    "dosage": ("unit",),
-}
+LabelValue = Union[bool, int, float, str]
 
 
 class PatchPair(BaseModel):
@@ -40,7 +31,9 @@ class ConceptItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(min_length=1)
-    domain: Domain
+    domain: str = Field(pattern=DOMAIN_NAME.pattern)
+    """Any name of letters, digits, '_' and '-' (it names files); what its metrics use is the domain's
+    spec (``medmap.concepts.domains``)."""
     prompt: str = Field(min_length=1)
     labels: dict[str, LabelValue]
     concept: str | None = None

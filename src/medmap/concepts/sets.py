@@ -1,4 +1,8 @@
-"""Loading, validating, hashing and exporting concept sets (JSONL files)."""
+"""Loading, validating, hashing and exporting concept sets (JSONL files).
+
+Each set carries its domain's spec (``medmap.concepts.domains``): declared in the file (a header line
+``{"domain_spec": {"name": ..., ...}}``) or in ``<file stem>.domains.yaml`` beside it, else the built-in
+table's entry for that name, else inferred from the label values."""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from medmap.concepts.schema import METRIC_LABELS, ConceptItem
+from medmap.concepts.domains import DomainSpec, builtin_spec, default_domains, domain_order, infer_spec, spec_from_dict
+from medmap.concepts.schema import ConceptItem
 from medmap.errors import ConceptError
 
-BUILTIN_DOMAINS = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
+SPEC_KEY = "domain_spec"
+"""The key of a header line declaring a domain in a concept file."""
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,15 @@ class ConceptSet:
     """File the set was read from (``builtin:NAME`` for a shipped set)."""
     hash: str = field(default="")
     """sha256 of the canonical JSON of the items: the set's identity in caches and provenance."""
+    spec: DomainSpec | None = None
+    """What the domain's metrics need (labels and kinds, primary label); when not given: the built-in
+    table's entry for the domain, else inferred from the items (``spec.inferred`` says what)."""
 
     def __post_init__(self) -> None:
         if not self.hash:
             object.__setattr__(self, "hash", _items_hash(self.items))
+        if self.spec is None:
+            object.__setattr__(self, "spec", builtin_spec(self.domain) or infer_spec(self.domain, self.items))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -65,7 +76,7 @@ class ConceptSet:
 
     def subset(self, keep) -> "ConceptSet":
         items = tuple(it for it in self.items if keep(it))
-        return ConceptSet(self.domain, items, self.origin)
+        return ConceptSet(self.domain, items, self.origin, spec=self.spec)
 
 
 def _items_hash(items) -> str:
@@ -85,10 +96,13 @@ def _format_validation(path: str, lineno: int, item_id: str | None, err: Validat
     return f"{path}, line {lineno}{who}: " + "; ".join(parts)
 
 
-def parse_jsonl(text: str, origin: str) -> list[ConceptSet]:
-    """Parse JSONL text into one ConceptSet per domain, checking every line and id."""
+def parse_jsonl(text: str, origin: str, specs: dict[str, DomainSpec] | None = None) -> list[ConceptSet]:
+    """Parse JSONL text into one ConceptSet per domain, checking every line and id. Header lines
+    ``{"domain_spec": {"name": ..., ...}}`` declare domains; ``specs`` are declarations from elsewhere
+    (a YAML file beside the concept file)."""
     items: list[ConceptItem] = []
     seen: dict[str, int] = {}
+    declared: dict[str, DomainSpec] = dict(specs or {})
     for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s or s.startswith("//"):
@@ -99,6 +113,12 @@ def parse_jsonl(text: str, origin: str) -> list[ConceptSet]:
             raise ConceptError(f"{origin}, line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(raw, dict):
             raise ConceptError(f"{origin}, line {lineno}: each line must be a JSON object, got {type(raw).__name__}")
+        if SPEC_KEY in raw:
+            spec = _header_spec(raw, f"{origin}, line {lineno}")
+            if spec.name in declared:
+                raise ConceptError(f"{origin}, line {lineno}: domain '{spec.name}' is declared twice")
+            declared[spec.name] = spec
+            continue
         item_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         try:
             item = ConceptItem.model_validate(raw)
@@ -115,7 +135,39 @@ def parse_jsonl(text: str, origin: str) -> list[ConceptSet]:
     by_domain: dict[str, list[ConceptItem]] = {}
     for it in items:
         by_domain.setdefault(it.domain, []).append(it)
-    return [ConceptSet(d, tuple(v), origin) for d, v in by_domain.items()]
+    unused = sorted(set(declared) - set(by_domain))
+    if unused:
+        raise ConceptError(f"{origin}: domain(s) {', '.join(unused)} declared but no item has them")
+    return [ConceptSet(d, tuple(v), origin, spec=declared.get(d)) for d, v in by_domain.items()]
+
+
+def _header_spec(raw: dict, where: str) -> DomainSpec:
+    extra = sorted(set(raw) - {SPEC_KEY})
+    if extra:
+        raise ConceptError(f"{where}: a {SPEC_KEY} line holds nothing else (found {', '.join(extra)})")
+    d = raw[SPEC_KEY]
+    if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+        raise ConceptError(f"{where}: {SPEC_KEY} must be an object with a 'name'")
+    d = dict(d)
+    return spec_from_dict(d.pop("name"), d, where)
+
+
+def spec_file(path: str | Path) -> Path:
+    """Where domain declarations for a concept file may be kept: ``<stem>.domains.yaml`` beside it."""
+    p = Path(path)
+    return p.with_name(p.stem + ".domains.yaml")
+
+
+def _read_spec_file(path: Path) -> dict[str, DomainSpec]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConceptError(f"{path}: cannot read domain declarations ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise ConceptError(f"{path}: expected a mapping of domain name -> spec")
+    return {name: spec_from_dict(str(name), d, str(path)) for name, d in data.items()}
 
 
 def load_file(path: str | Path) -> list[ConceptSet]:
@@ -127,17 +179,21 @@ def load_file(path: str | Path) -> list[ConceptSet]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ConceptError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return parse_jsonl(text, str(p))
+    yaml_path = spec_file(p)
+    return parse_jsonl(text, str(p), _read_spec_file(yaml_path) if yaml_path.is_file() else None)
 
 
 def builtin_path(domain: str):
-    if domain not in BUILTIN_DOMAINS:
-        raise ConceptError(f"unknown domain '{domain}': choose from {', '.join(BUILTIN_DOMAINS)}")
+    if builtin_spec(domain) is None:
+        raise ConceptError(f"unknown domain '{domain}': choose from {', '.join(domain_order())}")
     return resources.files("medmap.concepts").joinpath("data", f"{domain}.jsonl")
 
 
-def available_builtin() -> list[str]:
-    return [d for d in BUILTIN_DOMAINS if builtin_path(d).is_file()]
+def available_builtin(all_domains: bool = False) -> list[str]:
+    """The built-in sets shipped in this version: the default (medical) domains, or with
+    ``all_domains`` every built-in set (the reference set too)."""
+    names = domain_order() if all_domains else default_domains()
+    return [d for d in names if builtin_path(d).is_file()]
 
 
 def load_builtin(domain: str) -> ConceptSet:
@@ -146,7 +202,7 @@ def load_builtin(domain: str) -> ConceptSet:
     if not res.is_file():
         raise ConceptError(f"the built-in '{domain}' concept set is not shipped in this version of medmap")
     sets = parse_jsonl(res.read_text(encoding="utf-8"), f"builtin:{domain}")
-    return ConceptSet(domain, sets[0].items, f"builtin:{domain}")
+    return ConceptSet(domain, sets[0].items, f"builtin:{domain}", spec=builtin_spec(domain))
 
 
 def resolve_sets(domains: list[str] | None, concepts_file: str | Path | None = None) -> list[ConceptSet]:
@@ -164,20 +220,23 @@ def resolve_sets(domains: list[str] | None, concepts_file: str | Path | None = N
 
 
 def metric_problems(cs: ConceptSet) -> list[str]:
-    """Problems that would make a domain's geometry metrics meaningless (found before any model runs)."""
+    """Problems that would make a domain's geometry metrics meaningless (found before any model runs):
+    a metric label of the domain's spec missing on some item, a continuous or ordinal label that is not
+    a number, a categorical label with one value or a value with a single member."""
     problems = []
-    for name in METRIC_LABELS.get(cs.domain, ()):
+    for lab in cs.spec.labels:
+        name = lab.name
         values = cs.label_values(name)
         missing = [it.id for it, v in zip(cs.items, values) if v is None]
         if missing:
             problems.append(f"label '{name}' is missing on {len(missing)} item(s), e.g. '{missing[0]}'")
             continue
-        if cs.domain == "age" and name == "age":
-            bad = [it.id for it, v in zip(cs.items, values) if not isinstance(v, int)]
+        if lab.kind != "categorical":
+            bad = [it.id for it, v in zip(cs.items, values) if isinstance(v, bool) or not isinstance(v, (int, float))]
             if bad:
-                problems.append(f"label 'age' must be an integer, e.g. item '{bad[0]}'")
+                problems.append(f"label '{name}' ({lab.kind}) must be a number, e.g. item '{bad[0]}'")
             continue
-        counts = Counter(values)
+        counts = Counter(str(v) for v in values)
         if len(counts) < 2:
             problems.append(f"label '{name}' has a single value ({next(iter(counts))!r}); its metrics need two")
         singles = [v for v, c in counts.items() if c < 2]

@@ -2,9 +2,9 @@
 of maps across models on a normalised depth axis. Pure pandas/numpy/scipy (no torch)."""
 
 from medmap.maps.compare import compare_maps
-from medmap.maps.knowledge_map import (
+from medmap.maps.layer_map import (
     PRIMARY_METRICS,
-    KnowledgeMap,
+    LayerMap,
     build_map,
     load_map,
     primary_metric,
@@ -14,7 +14,7 @@ from medmap.maps.rules import MapRules, fastest_rise, intervals_for, smooth, top
 
 __all__ = [
     "PRIMARY_METRICS",
-    "KnowledgeMap",
+    "LayerMap",
     "MapRules",
     "Robustness",
     "build_map",

@@ -1,9 +1,10 @@
-"""Small helpers shared by the map modules: canonical ordering. Atomic writes come from medmap.store."""
+"""Small helpers shared by the map modules: canonical ordering (from the domain and technique
+tables). Atomic writes come from medmap.store."""
 
 from __future__ import annotations
 
-DOMAIN_ORDER = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
-TECHNIQUE_ORDER = ("geometry", "saliency", "lesion", "patching")
+from medmap.techniques import TECHNIQUES
+from medmap.concepts.domains import domain_order
 
 
 def order_key(value: str, order: tuple[str, ...]) -> tuple[int, str]:
@@ -13,10 +14,10 @@ def order_key(value: str, order: tuple[str, ...]) -> tuple[int, str]:
 
 
 def domain_key(domain: str) -> tuple[int, str]:
-    """Canonical position of a domain (age, symptoms, diseases, progression, drugs, dosage, others)."""
-    return order_key(domain, DOMAIN_ORDER)
+    """Canonical position of a domain (the built-in table's order, then others alphabetically)."""
+    return order_key(domain, domain_order())
 
 
 def technique_key(technique: str) -> tuple[int, str]:
-    """Canonical position of a technique (geometry, saliency, lesion, patching, others)."""
-    return order_key(technique, TECHNIQUE_ORDER)
+    """Canonical position of a technique (the technique table's order, then others alphabetically)."""
+    return order_key(technique, TECHNIQUES)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from medmap.errors import MedmapError
 from medmap.maps._common import domain_key, technique_key
-from medmap.maps.knowledge_map import KnowledgeMap
+from medmap.maps.layer_map import LayerMap
 
 DEPTH_COLUMNS = ("model", "domain", "technique", "depth_bin", "covered")
 
@@ -38,13 +38,13 @@ def _bins_of_interval(start: int, end: int, n: int, bins: int, coverage: str) ->
     return hit
 
 
-def _models(maps: list[KnowledgeMap]) -> dict[str, KnowledgeMap]:
+def _models(maps: list[LayerMap]) -> dict[str, LayerMap]:
     if not maps:
         raise MedmapError("compare_maps needs at least one knowledge map")
-    owner: dict[str, KnowledgeMap] = {}
+    owner: dict[str, LayerMap] = {}
     for k, kmap in enumerate(maps):
-        if not isinstance(kmap, KnowledgeMap):
-            raise MedmapError(f"compare_maps: item {k} is a {type(kmap).__name__}, not a KnowledgeMap")
+        if not isinstance(kmap, LayerMap):
+            raise MedmapError(f"compare_maps: item {k} is a {type(kmap).__name__}, not a LayerMap")
         for model in kmap.n_layers:
             if model in owner:
                 raise MedmapError(f"compare_maps: model {model!r} appears in more than one map; "
@@ -53,7 +53,7 @@ def _models(maps: list[KnowledgeMap]) -> dict[str, KnowledgeMap]:
     return owner
 
 
-def compare_maps(maps: list[KnowledgeMap], bins: int = 20, coverage: str = "span") -> dict:
+def compare_maps(maps: list[LayerMap], bins: int = 20, coverage: str = "span") -> dict:
     """Compare models' maps on a depth axis cut into ``bins`` bins.
 
     Returns a dict with

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medmap.maps.knowledge_map import KnowledgeMap
+from medmap.maps.layer_map import LayerMap
 from medmap.store import write_frame, write_json
 
 FORMAT = "medmap.robustness/1"
@@ -47,11 +47,11 @@ def match_interval(start: int, end: int, candidates: list[tuple[int, int]]) -> t
     return best
 
 
-def _analysed(kmap: KnowledgeMap) -> set[tuple[str, str, str]]:
+def _analysed(kmap: LayerMap) -> set[tuple[str, str, str]]:
     return set(kmap.table[list(_KEY)].drop_duplicates().astype(str).itertuples(index=False, name=None))
 
 
-def _by_key(kmap: KnowledgeMap) -> dict[tuple[str, str, str], list[tuple[int, int]]]:
+def _by_key(kmap: LayerMap) -> dict[tuple[str, str, str], list[tuple[int, int]]]:
     out: dict = {}
     for iv in kmap.intervals:
         out.setdefault((str(iv["model"]), str(iv["domain"]), str(iv["technique"])), []).append(
@@ -65,7 +65,7 @@ def _stats(values: np.ndarray) -> tuple[float, float, float]:
     return (float(values.min()), float(values.max()), float(values.std()))
 
 
-def interval_spread(main: KnowledgeMap, groups: dict[str, dict[str, KnowledgeMap]]) -> pd.DataFrame:
+def interval_spread(main: LayerMap, groups: dict[str, dict[str, LayerMap]]) -> pd.DataFrame:
     """One row per (group, main-map interval): columns :data:`SPREAD_COLUMNS`.
 
     ``n_variants`` counts the variant maps of the group that analysed the interval's (model, domain,
@@ -104,7 +104,7 @@ def interval_spread(main: KnowledgeMap, groups: dict[str, dict[str, KnowledgeMap
     return pd.DataFrame(rows, columns=list(SPREAD_COLUMNS)).astype({"identical": bool})
 
 
-def layer_coverage(groups: dict[str, dict[str, KnowledgeMap]]) -> pd.DataFrame:
+def layer_coverage(groups: dict[str, dict[str, LayerMap]]) -> pd.DataFrame:
     """Per (group, model, domain, technique, layer): how many variants analysed it and the fraction
     of them whose intervals cover the layer (columns :data:`COVERAGE_COLUMNS`)."""
     frames = []
@@ -148,7 +148,7 @@ class Robustness:
         return folder
 
 
-def measure_robustness(main: KnowledgeMap, groups: dict[str, dict[str, KnowledgeMap]], skipped: list[dict] | None = None,
+def measure_robustness(main: LayerMap, groups: dict[str, dict[str, LayerMap]], skipped: list[dict] | None = None,
                settings: dict | None = None) -> Robustness:
     """Spread and coverage of ``main``'s intervals across the variant maps in ``groups``."""
     return Robustness(spread=interval_spread(main, groups), coverage=layer_coverage(groups),

@@ -21,13 +21,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from medmap.techniques import TABLE as TECHNIQUE_TABLE
 from medmap.errors import ConfigError, MedmapError
 
 Interval = tuple[int, int]
-
-#: Techniques whose intervals come from :func:`fastest_rise`, and from :func:`top_runs`.
-RISE_TECHNIQUES = ("geometry",)
-RUN_TECHNIQUES = ("saliency", "lesion", "patching")
 
 
 @dataclass(frozen=True)
@@ -167,11 +164,11 @@ def top_runs(values, rules: MapRules = MapRules()) -> list[Interval]:
 
 
 def intervals_for(technique: str, values, rules: MapRules = MapRules()) -> list[Interval]:
-    """The intervals of one technique's curve: geometry uses :func:`fastest_rise`; saliency, lesion
-    and patching use :func:`top_runs`. An unknown technique raises :class:`MedmapError`."""
-    if technique in RISE_TECHNIQUES:
-        return fastest_rise(values, rules)
-    if technique in RUN_TECHNIQUES:
-        return top_runs(values, rules)
-    known = ", ".join(RISE_TECHNIQUES + RUN_TECHNIQUES)
-    raise MedmapError(f"no interval rule for technique {technique!r}; known techniques: {known}")
+    """The intervals of one technique's curve, by the technique table's rule: ``rise`` (geometry) uses
+    :func:`fastest_rise`; ``runs`` (saliency, lesion, patching) uses :func:`top_runs`. An unknown
+    technique raises :class:`MedmapError`."""
+    info = TECHNIQUE_TABLE.get(technique)
+    if info is None:
+        raise MedmapError(f"no interval rule for technique {technique!r}; known techniques: "
+                          f"{', '.join(TECHNIQUE_TABLE)}")
+    return fastest_rise(values, rules) if info.interval_rule == "rise" else top_runs(values, rules)

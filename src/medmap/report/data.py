@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medmap import DOMAINS, TECHNIQUES
+from medmap.techniques import TECHNIQUES
+from medmap.concepts.domains import builtin_spec, domain_order
 from medmap.errors import MedmapError
 
 
@@ -44,7 +45,7 @@ class RunData:
     findings: dict | None = None
     """``findings.json``: ``{"model": str, "findings": [...]}``."""
     embeddings: dict[str, dict] = field(default_factory=dict)
-    """``embeddings/<domain>.json`` by domain, in the order of ``medmap.DOMAINS``."""
+    """``embeddings/<domain>.json`` by domain, in the canonical domain order."""
     config: Any = None
     """``config.json``, any JSON."""
     provenance: Any = None
@@ -83,8 +84,10 @@ class RunData:
         return int(next(iter(n.values()))) if n else None
 
 
-def ordered(values, canonical=DOMAINS) -> list[str]:
-    """Distinct values, canonical ones first in canonical order, then the rest sorted."""
+def ordered(values, canonical=None) -> list[str]:
+    """Distinct values, canonical ones (default: the domain table's order) first in canonical order, then
+    the rest sorted."""
+    canonical = domain_order() if canonical is None else canonical
     vals = {str(v) for v in values if v is not None and v == v}
     return [v for v in canonical if v in vals] + sorted(vals - set(canonical))
 
@@ -220,26 +223,36 @@ def label_names(emb: dict) -> list[str]:
     return list(names)
 
 
-_UMAP_VIEWS = {
-    # domain: [(colour, marker, join)], tried in order; a view is kept when its colour label exists
-    "age": [("age", "gender", None)],
-    "progression": [("stage", None, "disease")],
-    "drugs": [("mechanism", None, None), ("specialty", None, None)],
-    "symptoms": [("category", None, None)],
-    "diseases": [("category", None, None)],
-}
+def embedding_spec(domain: str, emb: dict):
+    """The domain spec an embedding file was made with (recorded in it), else the built-in table's entry,
+    else None."""
+    from medmap.concepts.domains import spec_from_dict
+
+    raw = emb.get("spec")
+    if isinstance(raw, dict):
+        try:
+            return spec_from_dict(domain, {k: v for k, v in raw.items() if k != "inferred"}, "embedding")
+        except MedmapError:
+            return None
+    return builtin_spec(domain)
 
 
 def umap_views(domain: str, emb: dict) -> list[dict]:
-    """The views drawn for a domain's embedding: ``{"colour", "marker", "join"}`` label names.
-
-    age: colour = age, marker = gender; progression: colour = stage, points of one disease (and
-    template) joined in stage order; drugs: by mechanism and by specialty; symptoms, diseases: by
-    category. Labels that the items lack are dropped; a domain without any known label is coloured
-    by its first label."""
+    """The views drawn for a domain's embedding: ``{"colour", "marker", "join"}`` label names, from the
+    domain's spec: each continuous label (marker: the spec's ``split_by``), each ordinal label (points of
+    one ``within`` group and template joined in order), then each categorical label that is not a split
+    or a group. Labels that the items lack are dropped; a domain without any known label is coloured by
+    its first label."""
     names = label_names(emb)
+    spec = embedding_spec(domain, emb)
+    candidates = []
+    if spec is not None:
+        used = {spec.split_by} | {lab.within for lab in spec.labels}
+        candidates += [(lab.name, spec.split_by, None) for lab in spec.of_kind("continuous")]
+        candidates += [(lab.name, None, lab.within) for lab in spec.of_kind("ordinal")]
+        candidates += [(lab.name, None, None) for lab in spec.of_kind("categorical") if lab.name not in used]
     views = []
-    for colour, marker, join in _UMAP_VIEWS.get(domain, []):
+    for colour, marker, join in candidates:
         if colour in names:
             views.append({"colour": colour, "marker": marker if marker in names else None,
                           "join": join if join in names else None})

@@ -24,11 +24,17 @@ TECHNIQUE_STYLE = {  # Okabe-Ito colours (colour-blind safe), one marker each
     "patching": ("#D55E00", "D"),
 }
 _EXTRA_STYLE = [("#CC79A7", "v"), ("#56B4E9", "P"), ("#F0E442", "X"), ("#000000", "*")]
-DOMAIN_COLOURS = {"age": "#1f77b4", "symptoms": "#ff7f0e", "diseases": "#2ca02c", "progression": "#d62728",
-                  "drugs": "#9467bd", "dosage": "#8c564b"}
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 # Preferred primary metric per technique when map.csv is absent (first present wins).
 PRIMARY_PREFERENCE = ("silhouette_umap.", "r2_umap.", "spearman.", "mean_abs.both", "logprob_drop", "recovery")
+
+
+def domain_colour(domain: str) -> str:
+    """A domain's colour from the domain table (grey for domains not in it)."""
+    from medmap.concepts.domains import builtin_spec
+
+    spec = builtin_spec(domain)
+    return spec.colour if spec is not None and spec.colour else "#555555"
 
 
 def _t(s: Any) -> str:
@@ -349,7 +355,7 @@ def collapse_figure(scores_df: Any):
         rows = scores[scores["metric"] == metric]
         for domain in ordered(rows["domain"]):
             c = _curve(rows[rows["domain"] == domain])
-            colour = DOMAIN_COLOURS.get(domain, "#555555")
+            colour = domain_colour(domain)
             ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.15, lw=0)
             ax.plot(c["layer"], c["value"], color=colour, lw=1.4, label=_t(domain))
             fl = c[c["layer"].isin(flags.loc[flags["domain"] == domain, "layer"])]

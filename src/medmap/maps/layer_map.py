@@ -3,7 +3,7 @@
 :func:`build_map` takes the tidy per-layer scores of all techniques (columns ``model, n_layers,
 domain, technique, metric, layer, value, ci_low, ci_high``), keeps one *primary* metric per
 (domain, technique) (:data:`PRIMARY_METRICS`, overridable), smooths each curve and turns it into
-intervals with :mod:`medmap.maps.rules`. The result, :class:`KnowledgeMap`, is a long table (one row
+intervals with :mod:`medmap.maps.rules`. The result, :class:`LayerMap`, is a long table (one row
 per model, domain, technique and layer, also on a normalised depth axis ``layer / n_layers``), the
 list of intervals, and an agreement count per layer (how many techniques cover it).
 """
@@ -17,23 +17,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medmap.techniques import TABLE as TECHNIQUE_TABLE
+from medmap.concepts.domains import builtin_spec, builtin_specs
 from medmap.errors import MedmapError
-from medmap.maps._common import DOMAIN_ORDER, domain_key, technique_key
+from medmap.maps._common import domain_key, technique_key
 from medmap.store import write_json as write_json_atomic
 from medmap.store import write_with as atomic_write
 from medmap.maps.rules import MapRules, intervals_for, smooth
 
-_GEOMETRY = {"age": "r2_umap.age", "symptoms": "silhouette_umap.category",
-             "diseases": "silhouette_umap.category", "drugs": "silhouette_umap.specialty",
-             "progression": "spearman.stage", "dosage": "silhouette_umap.unit"}
-_PER_TECHNIQUE = {"saliency": "mean_abs.both", "lesion": "logprob_drop", "patching": "recovery"}
 
-#: The metric the map uses for each (domain, technique). Saliency, lesion and patching use the same
-#: metric for every domain, including domains not listed here.
+def _default_primary(domain: str, technique: str) -> str | None:
+    """From the tables: the technique's own metric, or (geometry) the domain spec's primary metric."""
+    info = TECHNIQUE_TABLE.get(technique)
+    if info is not None and info.primary_metric is not None:
+        return info.primary_metric
+    spec = builtin_spec(domain)
+    return spec.primary_metric if spec is not None and technique == "geometry" else None
+
+
+#: The metric the map uses for each (built-in domain, technique), read from the domain and technique
+#: tables. Saliency, lesion and patching use the same metric for every domain, including new ones;
+#: a new domain's geometry metric comes from its spec (passed as an override by the pipeline).
 PRIMARY_METRICS: dict[tuple[str, str], str] = {
-    **{(d, "geometry"): _GEOMETRY[d] for d in DOMAIN_ORDER},
-    **{(d, t): m for t, m in _PER_TECHNIQUE.items() for d in DOMAIN_ORDER},
-}
+    (d, t): m for d in builtin_specs() for t in TECHNIQUE_TABLE if (m := _default_primary(d, t)) is not None}
 
 SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low",
                  "ci_high")
@@ -59,11 +65,10 @@ def _check_overrides(overrides: dict | None) -> dict:
 
 
 def _lookup(domain: str, technique: str, overrides: dict) -> str | None:
-    for table, key in ((overrides, (domain, technique)), (overrides, ("*", technique)),
-                       (PRIMARY_METRICS, (domain, technique))):
-        if key in table:
-            return table[key]
-    return _PER_TECHNIQUE.get(technique)
+    for key in ((domain, technique), ("*", technique)):
+        if key in overrides:
+            return overrides[key]
+    return _default_primary(domain, technique)
 
 
 def primary_metric(domain: str, technique: str, overrides: dict | None = None) -> str:
@@ -81,7 +86,7 @@ def primary_metric(domain: str, technique: str, overrides: dict | None = None) -
 
 
 @dataclass(eq=False)
-class KnowledgeMap:
+class LayerMap:
     """A knowledge map of one or more models."""
 
     table: pd.DataFrame
@@ -128,9 +133,9 @@ class KnowledgeMap:
         write_json_atomic(folder / "map.json", self.to_json_dict())
         return folder
 
-    def equals(self, other: "KnowledgeMap") -> bool:
+    def equals(self, other: "LayerMap") -> bool:
         """Same table, intervals, agreement and rules."""
-        return (isinstance(other, KnowledgeMap) and self.rules == other.rules
+        return (isinstance(other, LayerMap) and self.rules == other.rules
                 and self.intervals == other.intervals and self.table.equals(other.table)
                 and self.agreement.equals(other.agreement))
 
@@ -195,7 +200,7 @@ def _validate(scores: pd.DataFrame) -> dict[str, int]:
 
 
 def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
-              primary: dict | None = None) -> KnowledgeMap:
+              primary: dict | None = None) -> LayerMap:
     """Draw the knowledge map from tidy per-layer scores.
 
     Only the rows of each (domain, technique)'s primary metric are used (see
@@ -248,11 +253,11 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
         raise MedmapError(f"nothing to map: no primary metric found in the scores (metrics present: "
                           f"{present}); pass primary={{(domain, technique): metric}} to choose")
     table = _coerce(pd.concat(frames, ignore_index=True), TABLE_COLUMNS)
-    return KnowledgeMap(table=table, intervals=intervals, rules=rules)
+    return LayerMap(table=table, intervals=intervals, rules=rules)
 
 
-def load_map(folder: str | Path) -> KnowledgeMap:
-    """Read a map written by :meth:`KnowledgeMap.save` (Parquet when present and readable, else
+def load_map(folder: str | Path) -> LayerMap:
+    """Read a map written by :meth:`LayerMap.save` (Parquet when present and readable, else
     CSV). Raises :class:`MedmapError` naming the missing or malformed file."""
     folder = Path(folder)
     meta_path = folder / "map.json"
@@ -279,4 +284,4 @@ def load_map(folder: str | Path) -> KnowledgeMap:
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise MedmapError(f"knowledge map table in {folder} lacks column(s) {missing}")
-    return KnowledgeMap(table=_coerce(table, TABLE_COLUMNS), intervals=intervals, rules=rules)
+    return LayerMap(table=_coerce(table, TABLE_COLUMNS), intervals=intervals, rules=rules)
