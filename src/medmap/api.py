@@ -1,0 +1,309 @@
+"""medmap as a library: map a model from a notebook, read any run folder, look at and compare maps.
+
+    import medmap
+    km = medmap.map("smollm2-135m", domains=["age", "drugs"])     # or a LoadedModel, or (model, tokenizer)
+    km.scores                     # every per-layer metric with its CI (DataFrame)
+    km.intervals                  # the map's layer intervals (DataFrame)
+    km.findings                   # the paper's phenomena with verdicts (DataFrame)
+    km.plot()                     # the map (matplotlib Figure); km.plot(domain="age", technique="lesion")
+    km.report("age.html"); km.save("runs/smol")
+    other = medmap.load("runs/gemma")                  # any run folder, CLI-made too
+    km.compare(other)
+
+The command line is a thin layer over the same calls: ``medmap run`` is :func:`map` with a run folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from medmap.errors import ConfigError, MedmapError
+from medmap.maps import LayerMap, build_map, compare_maps, load_map
+from medmap.progress import Bars, no_bars, rich_bars
+
+INTERVAL_COLUMNS = ("model", "domain", "technique", "metric", "start", "end", "start_depth", "end_depth")
+"""Columns of :attr:`KnowledgeMap.intervals`: one row per interval; ``start`` and ``end`` are inclusive
+decoder layers, ``[start_depth, end_depth)`` the depth range it covers (depth = layer / n_layers)."""
+FINDING_COLUMNS = ("id", "domain", "title", "measure", "value", "ci_low", "ci_high", "layer", "verdict", "detail")
+"""The leading columns of :attr:`KnowledgeMap.findings` (one row per finding; later keys follow)."""
+
+
+@dataclass(eq=False)
+class KnowledgeMap:
+    """A model's knowledge map with everything it was drawn from.
+
+    ``scores`` has the columns ``model, n_layers, domain, technique, metric, layer, value, ci_low,
+    ci_high``: one row per (domain, technique, metric, decoder layer), the value with its 95% bootstrap
+    CI. ``layer_map`` is the map itself (the primary metric of each domain and technique, smoothed, its
+    intervals and the agreement count per layer; see :class:`medmap.maps.LayerMap`)."""
+
+    layer_map: LayerMap
+    scores: pd.DataFrame
+    findings_doc: dict = field(default_factory=dict)
+    """``findings.json``: ``model``, ``findings`` (a list of dicts), the verdict ``rules``."""
+    embeddings: dict = field(default_factory=dict)
+    """2-d UMAP per layer by domain (``embeddings/<domain>.json``), for the report's views."""
+    config: Any = None
+    provenance: Any = None
+    robustness: dict | None = None
+    patching: dict | None = None
+    path: Path | None = None
+    """The run folder the map was read from (None for a map held only in memory)."""
+
+    @property
+    def model(self) -> str:
+        return next(iter(self.layer_map.n_layers), "") if len(self.layer_map.table) else str(
+            self.scores["model"].iloc[0])
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.scores["n_layers"].iloc[0])
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """The map's intervals, columns :data:`INTERVAL_COLUMNS`."""
+        return pd.DataFrame(self.layer_map.intervals, columns=list(INTERVAL_COLUMNS))
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The paper's phenomena measured on this model, one row each with its verdict."""
+        rows = list(self.findings_doc.get("findings") or [])
+        extra = [k for r in rows for k in r if k not in FINDING_COLUMNS]
+        return pd.DataFrame(rows, columns=list(FINDING_COLUMNS) + list(dict.fromkeys(extra)))
+
+    def plot(self, domain: str | None = None, technique: str | None = None, *, depth: bool = False):
+        """A matplotlib Figure: the map (domain x layer, one lane per technique), or with ``domain`` the
+        per-layer curves of that domain (only ``technique``'s when given). Needs the ``plot`` extra."""
+        from medmap.report import figures as F
+
+        if domain is None:
+            return F.map_figure(self.layer_map.table, self.layer_map.intervals, self.layer_map.agreement,
+                                n_layers=self.n_layers, depth=depth)
+        scores, table = self.scores, self.layer_map.table
+        if domain not in set(scores["domain"]):
+            raise MedmapError(f"no domain '{domain}' in this map (domains: {', '.join(sorted(set(scores.domain)))})")
+        if technique is not None:
+            if technique not in set(scores.loc[scores["domain"] == domain, "technique"]):
+                raise MedmapError(f"domain '{domain}' has no technique '{technique}' in this map")
+            scores, table = scores[scores["technique"] == technique], table[table["technique"] == technique]
+        return F.curves_figure(scores, table, self.layer_map.intervals, domain)
+
+    def run_data(self):
+        """The map as the report reads a run folder (:class:`medmap.report.data.RunData`)."""
+        from medmap.report.data import RunData
+
+        return RunData(path=self.path or Path("in-memory"), scores=self.scores, map_df=self.layer_map.table,
+                       map_json=self.layer_map.to_json_dict(), findings=self.findings_doc or None,
+                       embeddings=dict(self.embeddings), config=self.config, provenance=self.provenance,
+                       robustness=self.robustness)
+
+    def report(self, path: str | Path) -> Path:
+        """Write the self-contained HTML report to ``path`` (a file, or a folder to hold ``report.html``)."""
+        from medmap.report.html import report_html
+        from medmap.report.render import render_figures
+        from medmap.store import write_text
+
+        path = Path(path)
+        if path.is_dir() or not path.suffix:
+            path = path / "report.html"
+        run = self.run_data()
+        return write_text(path, report_html(run, render_figures(run)))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the map as a run folder (scores, map, findings, embeddings, config, provenance) that
+        :func:`load`, ``medmap report`` and ``medmap compare`` read. Returns the folder."""
+        from medmap.store import write_frame, write_json
+
+        folder = Path(folder)
+        write_frame(folder / "scores.csv", self.scores)
+        self.layer_map.save(folder)
+        files = {"findings.json": self.findings_doc or None, "config.json": self.config,
+                 "provenance.json": self.provenance, "robustness.json": self.robustness,
+                 "patching.json": self.patching}
+        for name, obj in files.items():
+            if obj is not None:
+                write_json(folder / name, obj)
+        for domain, emb in self.embeddings.items():
+            write_json(folder / "embeddings" / f"{domain}.json", emb)
+        return folder
+
+    def compare(self, *others: "KnowledgeMap", out: str | Path | None = None, bins: int = 20,
+                coverage: str = "span") -> dict:
+        """Compare this map with ``others`` on a normalised depth axis (:func:`medmap.maps.compare_maps`:
+        ``depth_table``, ``differences`` (Jaccard overlap per domain and technique), ``summary``). With
+        ``out``, also write the comparison report ``out/compare.html``."""
+        if not others:
+            raise MedmapError("compare needs at least one other map")
+        maps = [self, *others]
+        for k, km in enumerate(maps):
+            if not isinstance(km, KnowledgeMap):
+                raise MedmapError(f"compare: argument {k} is a {type(km).__name__}, not a KnowledgeMap")
+        result = compare_maps([km.layer_map for km in maps], bins=bins, coverage=coverage)
+        if out is not None:
+            from medmap.report import build_compare_report
+
+            with tempfile.TemporaryDirectory(prefix="medmap-compare-") as tmp:
+                folders = [km.path or km.save(Path(tmp) / f"run{k}") for k, km in enumerate(maps)]
+                result["report"] = build_compare_report(folders, out)
+        return result
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from medmap.report.data import ordered, ordered_techniques
+
+        iv = self.intervals
+        domains = ordered(self.scores["domain"])
+        techniques = ordered_techniques(self.scores["technique"])
+        cells = {}
+        for r in iv.itertuples(index=False):
+            cells.setdefault((r.domain, r.technique), []).append(f"L{r.start}–{r.end}")
+        head = "".join(f"<th>{escape(t)}</th>" for t in techniques)
+        body = "".join(f"<tr><th>{escape(d)}</th>" + "".join(
+            f"<td>{', '.join(cells.get((d, t), [])) or '–'}</td>" for t in techniques) + "</tr>" for d in domains)
+        verdicts = "".join(f"<li>{escape(str(f.get('title', f.get('id'))))}: <b>{escape(str(f.get('verdict')))}</b>"
+                           "</li>" for f in self.findings_doc.get("findings") or [])
+        where = f" · {escape(str(self.path))}" if self.path else " · in memory"
+        return (f"<div><b>medmap knowledge map</b>: {escape(self.model)} ({self.n_layers} decoder layers){where}"
+                f"<table><tr><th>domain</th>{head}</tr>{body}</table>"
+                + (f"<ul>{verdicts}</ul>" if verdicts else "") + "</div>")
+
+    def __repr__(self) -> str:
+        return (f"KnowledgeMap(model={self.model!r}, n_layers={self.n_layers}, domains={sorted(set(self.scores.domain))},"
+                f" intervals={len(self.layer_map.intervals)}, path={str(self.path) if self.path else None!r})")
+
+
+def load(run_dir: str | Path) -> KnowledgeMap:
+    """Read a run folder (made by ``medmap run``, :func:`map` or :meth:`KnowledgeMap.save`)."""
+    import json
+
+    from medmap.report.data import load_run
+
+    run = load_run(run_dir)
+    if run.scores is None:
+        raise MedmapError(f"{run.path}: not a medmap run folder (it has no scores.csv)")
+    layer_map = load_map(run.path) if (run.path / "map.json").is_file() else build_map(run.scores)
+    patching = None
+    if (run.path / "patching.json").is_file():
+        patching = json.loads((run.path / "patching.json").read_text(encoding="utf-8"))
+    return KnowledgeMap(layer_map=layer_map, scores=run.scores, findings_doc=run.findings or {},
+                        embeddings=dict(run.embeddings), config=run.config, provenance=run.provenance,
+                        robustness=run.robustness, patching=patching, path=run.path)
+
+
+def _bars(progress) -> Bars:
+    if progress is True:
+        return rich_bars()
+    if progress is False or progress is None:
+        return no_bars
+    if callable(progress):
+        return progress
+    raise ConfigError(f"progress must be True, False or a bars factory, got {type(progress).__name__}")
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _resolve_config(config, overrides: dict):
+    from medmap.pipeline import RunConfig, config_from_dict, load_config
+
+    if isinstance(config, (str, Path)):
+        return load_config(config, overrides)
+    if config is None:
+        d: dict = {}
+    elif isinstance(config, RunConfig):
+        d = config.to_dict()
+    elif isinstance(config, dict):
+        d = dict(config)
+    else:
+        raise ConfigError(f"config must be a dict, a YAML path or a RunConfig, got {type(config).__name__}")
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(d, "config")
+
+
+def _loaded_model(model):
+    """``model`` when it is already loaded (a LoadedModel, or a (model, tokenizer) pair), else None."""
+    from medmap.models import LoadedModel
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, tuple) and len(model) == 2:
+        m, tok = model
+        name = str(getattr(getattr(m, "config", None), "_name_or_path", "") or type(m).__name__)
+        return LoadedModel.from_model(m, tok, name=Path(name).name or "in-memory")
+    if model is not None and not isinstance(model, (str, Path)):
+        raise ConfigError(f"model must be a name, a path, a LoadedModel or a (model, tokenizer) pair, got "
+                          f"{type(model).__name__}")
+    return None
+
+
+def _concept_sets(concepts, domains):
+    """(path for the config, sets read here): one path goes into the config as ``concepts``; several
+    paths or ConceptSet objects are read here."""
+    from medmap.concepts import ConceptSet, load_file
+
+    items = _as_list(concepts)
+    if not items:
+        return None, None
+    if len(items) == 1 and isinstance(items[0], (str, Path)):
+        return str(items[0]), None
+    sets = []
+    for c in items:
+        if isinstance(c, ConceptSet):
+            sets.append(c)
+        elif isinstance(c, (str, Path)):
+            sets.extend(load_file(c))
+        else:
+            raise ConfigError(f"concepts: expected paths or ConceptSet objects, got {type(c).__name__}")
+    if domains:
+        missing = [d for d in domains if d not in {s.domain for s in sets}]
+        if missing:
+            raise ConfigError(f"concepts: no set of domain(s) {', '.join(missing)}")
+        sets = [s for s in sets if s.domain in domains]
+    return None, sets
+
+
+def map(model: Any = None, domains: Sequence[str] | str | None = None,  # noqa: A001 (medmap.map is the API)
+        techniques: Sequence[str] | str | None = None, *, concepts: Any = None, config: Any = None,
+        out: str | Path | None = None, progress: Any = True) -> KnowledgeMap:
+    """Map ``model`` and return its :class:`KnowledgeMap`.
+
+    ``model``: anything ``--model`` accepts (bundled name, HF folder, .gguf file, hub id; default the
+    bundled smollm2-135m), a :class:`medmap.models.LoadedModel`, or a ``(model, tokenizer)`` pair.
+    ``domains``, ``techniques``: names (default: all medical domains, all techniques). ``concepts``: a
+    concept file, a list of files, or ConceptSet objects (any domain). ``config``: a dict, a YAML path
+    or a RunConfig with any run option (the arguments above override it). ``out``: the run folder; None
+    keeps the results in memory (a ``cache`` folder in the config is still used). ``progress``: bars
+    (True), none (False) or a bars factory (:mod:`medmap.progress`)."""
+    from medmap import pipeline
+
+    lm = _loaded_model(model)
+    domains = [d.strip() for d in domains.split(",")] if isinstance(domains, str) else domains
+    path, sets = _concept_sets(concepts, domains)
+    overrides = {"model": lm.name if lm is not None else (str(model) if model is not None else None),
+                 "domains": list(domains) if domains else None,
+                 "techniques": [t.strip() for t in techniques.split(",")] if isinstance(techniques, str)
+                 else (list(techniques) if techniques else None), "concepts": path}
+    cfg = _resolve_config(config, overrides)
+    bars = _bars(progress)
+    note = print if progress else (lambda msg: None)
+    if out is not None:
+        pipeline.run(cfg, Path(out), bars, note, lm=lm, sets=sets)
+        return load(out)
+    tmp = Path(tempfile.mkdtemp(prefix="medmap-map-"))
+    try:
+        pipeline.run(cfg, tmp, bars, note, lm=lm, sets=sets)
+        km = load(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    km.path = None
+    return km
