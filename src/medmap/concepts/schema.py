@@ -7,7 +7,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Domain = Literal["age", "symptoms", "diseases", "progression", "drugs", "dosage"]
-LabelValue = Union[int, str]
+LabelValue = Union[bool, int, str]
 
 #: Labels each domain's geometry metrics group by. Categorical labels need two members per value.
 METRIC_LABELS: dict[str, tuple[str, ...]] = {
