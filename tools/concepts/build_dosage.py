@@ -107,7 +107,7 @@ def build_items():
         for template, frame in NEUTRAL.items():
             item = common.make_item(DOMAIN, d.key, template, frame.format(dp=d.phrase), None,
                                     dict(labels), concept, d.phrase, d.source)
-            del item["answer"]
+            item.pop("answer", None)
             items.append(item)
         ans = answers(d)
         for template, frame in TASKS.items():

@@ -126,7 +126,7 @@ def build_items():
         for template, frame in NEUTRAL.items():
             item = common.make_item(DOMAIN, key, template, frame.format(name=d.name), None,
                                     labels(d.name), d.name, d.name, base)
-            del item["answer"]
+            item.pop("answer", None)
             items.append(item)
         if d.brand:
             for template, frame in BRAND.items():
@@ -135,7 +135,7 @@ def build_items():
                     d.name, d.brand,
                     "%s; brand %s (%s, %s)" % (base, d.brand, d.brand_region,
                                                "Drugs@FDA" if d.brand_region == "US" else "BNF/eMC"))
-                del item["answer"]
+                item.pop("answer", None)
                 items.append(item)
         for template, frame in TASKS.items():
             item = common.make_item(DOMAIN, key, template, frame.format(name=d.name),
