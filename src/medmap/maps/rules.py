@@ -90,12 +90,25 @@ def smooth(values, sigma: float) -> np.ndarray:
     if sigma == 0 or not finite.any():
         return arr
     idx = np.arange(arr.size)
-    filled = np.interp(idx, idx[finite], arr[finite])
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = gaussian_filter1d(filled, sigma=float(sigma), mode="nearest")
+    # Interpolation and the filter add pairs of values before weighting them, which overflows for values
+    # near the float64 limit (8.99e307 + 8.99e307 = inf). Both are linear, so the curve is scaled by a
+    # power of two (exact: only the exponent changes) into a safe range and scaled back; the result is
+    # a weighted mean of the inputs, so it is clipped to their range against rounding at the limit.
+    scale = _safe_scale(arr[finite])
+    filled = np.interp(idx, idx[finite], arr[finite] * scale)
+    out = gaussian_filter1d(filled, sigma=float(sigma), mode="nearest")
+    if scale != 1.0:
+        with np.errstate(over="ignore"):  # a rounding overflow past the limit is clipped back to the range
+            out = np.clip(out / scale, np.min(arr[finite]), np.max(arr[finite]))
     out[~finite] = np.nan
-    out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _safe_scale(finite_values: np.ndarray) -> float:
+    """1.0, or a power of two that brings the largest magnitude to about 2**500 when it is above that."""
+    top = float(np.max(np.abs(finite_values))) if finite_values.size else 0.0
+    exponent = int(np.frexp(top)[1])
+    return 1.0 if exponent <= 500 else float(np.ldexp(1.0, 500 - exponent))
 
 
 def fastest_rise(values, rules: MapRules = MapRules()) -> list[Interval]:
