@@ -20,6 +20,7 @@ import pandas as pd
 from medmap.errors import MedmapError
 from medmap.maps._common import DOMAIN_ORDER, domain_key, technique_key
 from medmap.store import write_json as write_json_atomic
+from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS
 from medmap.store import write_with as atomic_write
 from medmap.maps.rules import MapRules, intervals_for, smooth
 
@@ -35,10 +36,7 @@ PRIMARY_METRICS: dict[tuple[str, str], str] = {
     **{(d, t): m for t, m in _PER_TECHNIQUE.items() for d in DOMAIN_ORDER},
 }
 
-SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low",
-                 "ci_high")
-TABLE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "depth", "value",
-                 "ci_low", "ci_high", "smoothed", "in_interval")
+TABLE_COLUMNS = MAP_COLUMNS
 AGREEMENT_COLUMNS = ("model", "domain", "layer", "depth", "count")
 _STR = ("model", "domain", "technique", "metric")
 _INT = ("n_layers", "layer")
