@@ -346,6 +346,6 @@ def test_compare_maps_same_map_agrees_and_errors():
 
 def test_import_has_no_torch_and_only_store_and_errors():
     code = ("import sys, medmap.maps; bad = [m for m in sys.modules if m == 'torch' or "
-            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'store'))]; print(bad)")
+            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'options', 'store'))]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -16,12 +16,14 @@ returns only valid intervals (``0 <= start <= end < len(values)``), or ``[]``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
+from pydantic import Field
 from scipy.ndimage import gaussian_filter1d
 
 from medmap.errors import ConfigError, MedmapError
+from medmap.options import Float, Int, options
 
 Interval = tuple[int, int]
 
@@ -30,38 +32,25 @@ RISE_TECHNIQUES = ("geometry",)
 RUN_TECHNIQUES = ("saliency", "lesion", "patching")
 
 
-@dataclass(frozen=True)
+@options(name="map_rules")
 class MapRules:
     """How a per-layer curve becomes intervals. The defaults are the paper's."""
 
-    sigma: float = 1.0
+    sigma: Float = Field(1.0, ge=0)
     """Standard deviation, in layers, of the Gaussian that smooths each curve; 0 turns smoothing off."""
 
-    rise_window: int = 3
+    rise_window: Int = Field(3, ge=1)
     """Geometry: number of consecutive layers in the window where the smoothed metric rises fastest."""
 
-    percentile: float = 75.0
+    percentile: Float = Field(75.0, ge=0, le=100)
     """Saliency, lesion, patching: keep layers whose smoothed value is at or above this percentile
     (0-100) of the curve's finite smoothed values."""
 
-    min_run: int = 2
+    min_run: Int = Field(2, ge=1)
     """Saliency, lesion, patching: a kept run must span at least this many consecutive layers."""
 
-    max_runs: int = 3
+    max_runs: Int = Field(3, ge=1)
     """Saliency, lesion, patching: keep at most this many runs (those of highest mean smoothed value)."""
-
-    def __post_init__(self):
-        problems = []
-        if not (np.isfinite(self.sigma) and self.sigma >= 0):
-            problems.append(f"sigma must be a finite number >= 0, got {self.sigma!r}")
-        if not (0.0 <= self.percentile <= 100.0):
-            problems.append(f"percentile must lie in [0, 100], got {self.percentile!r}")
-        for name in ("rise_window", "min_run", "max_runs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                problems.append(f"{name} must be an integer >= 1, got {value!r}")
-        if problems:
-            raise ConfigError("invalid MapRules: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         """The rules as a plain JSON-ready dict (``MapRules(**d)`` rebuilds them)."""
