@@ -293,11 +293,3 @@ def rank_device_map(device_map: Any, max_memory: Any = None) -> Any:
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= local_world_size()
     return {"": f"cuda:{local_rank()}"} if cuda else None
 
-
-def describe() -> str:
-    """'rank r of n (backend)' or 'single process'."""
-    if not active():
-        return "single process"
-    import torch.distributed as td
-
-    return f"rank {rank()} of {world_size()} ({td.get_backend()})"
