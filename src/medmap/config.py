@@ -241,7 +241,7 @@ def _describe(err: ValidationError, where: str, overridden: tuple[str, ...]) -> 
     for e in by_flag:  # "--seed: must be ..." rather than "options: seed: must be ..."
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         text = describe_errors([{**e, "loc": tuple(e["loc"][1:])}], flag, RunConfig)
-        parts.append(text.replace(f"{flag}: (top level): ", f"{flag}: ", 1))
+        parts.append(text.replace(f"{flag}: (top level): ", f"{flag}: ", 1).replace(f"{flag}: [", f"{flag}[", 1))
     return "; ".join(parts)
 
 

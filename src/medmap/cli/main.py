@@ -322,13 +322,20 @@ def run(
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
     from medmap import parallel
-    from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
+    from medmap.pipeline import default_run_dir, load_config, resolve_sets, run as run_pipeline
+    from medmap.store.runfolder import check_out_folder
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
                                "seeds": seeds, "paraphrases": paraphrases,
                                "concepts": str(concepts_file) if concepts_file else None,
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
+    from medmap.models import resolve_spec
+
+    # checked (again by the run) before the run folder is named
+    resolve_sets(cfg)
+    resolve_spec(cfg.model)
+    check_out_folder(out, force)
     parallel.init()
     if not parallel.is_main():
         run_pipeline(cfg, out, _progress, _note, force=force, wait=wait)
