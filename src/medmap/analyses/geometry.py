@@ -20,6 +20,7 @@ from medmap.analyses import geometry_metrics as gm
 from medmap.analyses.stats import bootstrap_ci, frame
 from medmap.errors import ConfigError
 from medmap.options import MAX_SEED, Float, Int, options
+from medmap.parallel import die_with_parent
 
 CATEGORICAL = {"symptoms": ["category"], "diseases": ["category"], "drugs": ["mechanism", "specialty"],
                "dosage": ["unit"], "progression": ["stage", "disease"], "age": ["gender"]}
@@ -200,37 +201,6 @@ def layer_metrics(X: np.ndarray, domain: str, labels: dict[str, list], o: Geomet
                                                            o.n_boot, seed + 4))
         add("circularity.stage", np.nanmean(circs))
     return rows, emb2
-
-
-def die_with_parent(parent: int) -> None:
-    """Pool initializer: this worker process ends when ``parent`` (the process that started the pool)
-    dies, even by SIGKILL, instead of computing on for nobody. On Linux the kernel sends SIGKILL at the
-    parent's death (prctl PR_SET_PDEATHSIG); everywhere a daemon thread checks once a second whether
-    the worker has been re-parented (a check between bytecodes, so also the only one where prctl is
-    missing). Hand-written: neither concurrent.futures nor multiprocessing offers this."""
-    import signal
-    import sys
-    import threading
-    import time
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="medmap-parent-watch", daemon=True).start()
 
 
 def _job(args):

@@ -428,7 +428,9 @@ def main(argv: Optional[list[str]] = None) -> None:
                 raise MedmapError("--export needs DOMAIN FILE")
             _export(args[i + 1], Path(args[i + 2]))
             return
-        app(args=args, prog_name="medmap", standalone_mode=False)
+        rc = app(args=args, prog_name="medmap", standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # typer.Exit(code), returned without standalone mode
+            raise SystemExit(rc)
     except MedmapError as e:
         if debug:
             raise
