@@ -91,9 +91,9 @@ def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False,
     """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
     called) every rank calls this; rank 0 checks the folder, holds its lock and writes.
 
-    Nothing is written before the concept sets are valid and ``out`` is a usable run folder
-    (:func:`medmap.store.runfolder.check_out_folder`; ``force`` accepts a non-empty folder that is not
-    a medmap folder). The folder is locked for the whole run: a second medmap on it fails at once
+    Nothing is written before the concept sets are valid, their prompts fit the model's context, and
+    ``out`` is a usable run folder (:func:`medmap.store.runfolder.check_out_folder`; ``force`` accepts a
+    non-empty folder that is not a medmap folder). The folder is locked for the whole run: a second medmap on it fails at once
     naming the holder, or waits with ``wait``. A run whose inputs (options, concept contents, model
     weights, results version) are those of the folder's finished run only says so; otherwise the
     outputs of the earlier run are removed first, and the cache recomputes what the change affects."""
@@ -109,6 +109,8 @@ def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False,
         return cfg.identity({s.domain: s.hash for s in sets}, identify(cfg.model))
 
     identity = parallel.on_main(prepare)
+    check_context(cfg, sets, note)
+    note(f"run folder: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
     lock = RunLock(out, wait=wait, note=note) if parallel.is_main() else nullcontext()
     parallel.on_main(lock.__enter__, share=False)
     try:
@@ -127,8 +129,6 @@ def _run(cfg: RunConfig, out: Path, sets, progress, note) -> dict:
     from medmap.store import Cache, provenance, write_json
     from medmap.store.runfolder import clear_outputs
     from medmap.store.schema import RESULTS_VERSION
-
-    check_context(cfg, sets, note)
 
     def start() -> None:
         removed = clear_outputs(out)

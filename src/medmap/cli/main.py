@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from medmap.cli.progress import console, error, note, say, show_progress, task
+from medmap.cli.errors import exit_codes
+from medmap.cli.progress import console, note, say, show_progress, task
 from medmap.errors import MedmapError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -322,26 +323,17 @@ def run(
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
     from medmap import parallel
-    from medmap.pipeline import default_run_dir, load_config, resolve_sets, run as run_pipeline
-    from medmap.store.runfolder import check_out_folder
+    from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
                                "seeds": seeds, "paraphrases": paraphrases,
                                "concepts": str(concepts_file) if concepts_file else None,
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
-    from medmap.models import resolve_spec
-
-    # checked (again by the run) before the run folder is named
-    resolve_sets(cfg)
-    resolve_spec(cfg.model)
-    check_out_folder(out, force)
     parallel.init()
+    res = run_pipeline(cfg, out, _progress, _note, force=force, wait=wait)  # names the folder once it is checked
     if not parallel.is_main():
-        run_pipeline(cfg, out, _progress, _note, force=force, wait=wait)
         return
-    say(f"run folder: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
-    res = run_pipeline(cfg, out, _progress, _note, force=force, wait=wait)
     if res["status"] == "already finished":
         say(f"{out} has already finished with this configuration, these concept sets and this model; nothing to "
             f"do (delete {out / 'DONE.json'} to rebuild the map and report)")
@@ -389,82 +381,23 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finishe
         say(f"comparison: {build_compare_report(run_dirs, out)}")
 
 
-def _click_exceptions() -> tuple[tuple, tuple]:
-    """(ClickException classes, Abort classes) of typer's own click (``typer._click``, typer >= 0.29)
-    and of click itself: whichever typer raises."""
-    usage, abort = [], [typer.Abort]
-    for name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            mod = __import__(name, fromlist=["ClickException"])
-        except ImportError:
-            continue
-        usage += [c for c in (getattr(mod, "ClickException", None),) if isinstance(c, type)]
-        abort += [c for c in (getattr(mod, "Abort", None),) if isinstance(c, type)]
-    return tuple(usage), tuple(abort)
-
-
-def _usage_message(e) -> str:
-    msg = e.format_message() if hasattr(e, "format_message") else str(e)
-    ctx = getattr(e, "ctx", None)
-    command = ctx.command_path if ctx is not None else "medmap"
-    if type(e).__name__ in ("UsageError", "NoSuchOption", "BadOptionUsage", "BadArgumentUsage", "BadParameter",
-                            "MissingParameter"):
-        msg += f" (see {command} --help)"
-    return msg
-
-
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point; ``argv`` allows in-process calls (tests). A user error (a bad argument, option,
     config, concept file, model or folder) prints one line ``error: ...`` and exits with code 2;
     any other failure prints one line too and exits with 1. ``--debug`` shows the traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    usage_errors, aborts = _click_exceptions()
     try:
-        # `--export DOMAIN FILE` takes two values; typer options take one, so it is handled here.
-        if "concepts" in args and "--export" in args:
-            i = args.index("--export")
-            if len(args) < i + 3:
-                raise MedmapError("--export needs DOMAIN FILE")
-            _export(args[i + 1], Path(args[i + 2]))
-            return
-        rc = app(args=args, prog_name="medmap", standalone_mode=False)
-        if isinstance(rc, int) and rc != 0:  # typer.Exit(code), returned without standalone mode
-            raise SystemExit(rc)
-    except MedmapError as e:
-        if debug:
-            raise
-        error(e)
-        raise SystemExit(2)
-    except typer.Exit as e:
-        raise SystemExit(e.exit_code)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        error("interrupted")
-        raise SystemExit(130)
-    except Exception as e:
-        if isinstance(e, aborts):
-            raise SystemExit(130)
-        if isinstance(e, usage_errors):
-            if type(e).__name__ == "NoArgsIsHelpError":
-                e.show()
-                raise SystemExit(2)
-            if debug:
-                raise
-            error(_usage_message(e))
-            raise SystemExit(2)
-        if debug:
-            raise
-        if isinstance(e, OSError):  # a file or folder the user named cannot be read or written
-            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            error(f"{where}{e.strerror or e}")
-            raise SystemExit(2)
-        error(f"internal error: {type(e).__name__}: {e} (run `medmap --debug ...` to see the traceback, and "
-              "please report it)")
-        raise SystemExit(1)
+        with exit_codes(debug="--debug" in args):
+            # `--export DOMAIN FILE` takes two values; typer options take one, so it is handled here.
+            if "concepts" in args and "--export" in args:
+                i = args.index("--export")
+                if len(args) < i + 3:
+                    raise MedmapError("--export needs DOMAIN FILE")
+                _export(args[i + 1], Path(args[i + 2]))
+                return
+            rc = app(args=args, prog_name="medmap", standalone_mode=False)
+            if isinstance(rc, int) and rc != 0:  # typer.Exit(code), returned without standalone mode
+                raise SystemExit(rc)
     finally:
         _leave_group()
 
