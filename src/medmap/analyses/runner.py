@@ -10,44 +10,42 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
-from medmap.analyses.stats import SCORE_COLUMNS
-from medmap.techniques import TECHNIQUES, technique as technique_info
 from medmap.capture.activations import capture
 from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
+from medmap.errors import ConfigError
+from medmap.options import Int, options
 from medmap.store import Cache, write_frame, write_json
+from medmap.store.schema import SCORE_COLUMNS
+from medmap.techniques import technique as technique_info
 
-@dataclass(frozen=True)
+@options(name="analyze")
 class AnalyzeOptions:
-    pooling: str = "last"
+    pooling: Literal["last", "mean", "span"] = "last"
     """Token pooling of captured activations: last, mean or span."""
-    capture_batch_size: int = 32
+    capture_batch_size: Int = Field(32, ge=1)
     """Prompts per forward pass during capture."""
-    geometry: GeometryOptions = field(default_factory=GeometryOptions)
-    causal: CausalOptions = field(default_factory=CausalOptions)
-    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    geometry: GeometryOptions = Field(default_factory=GeometryOptions)
+    """UMAP and geometry metric options."""
+    causal: CausalOptions = Field(default_factory=CausalOptions)
+    """Saliency, lesioning and patching options."""
+    judge: JudgeOptions = Field(default_factory=JudgeOptions)
     """Optional generation-based lesion degradation rated 1-10 by a judge model (off by default)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AnalyzeOptions":
-        d = dict(d or {})
-        g = GeometryOptions(**d.pop("geometry", {}))
-        c = CausalOptions(**d.pop("causal", {}))
-        j = JudgeOptions(**d.pop("judge", {}))
-        return cls(geometry=g, causal=c, judge=j, **d)
 
 
 def _no_progress(desc, total):
@@ -85,7 +83,7 @@ def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int
         return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress)
     parts = capture_key(lm, cs, pooling)
     folder = cache.entry("capture", parts)
-    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.valid(folder) else None)
+    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.check_or_evict(folder) else None)
     if acts is not None:
         return acts
     n = len(cs.items)
@@ -110,8 +108,10 @@ def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int
     return acts
 
 
-def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
-    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
+    """What the cached scores of one (domain, technique) depend on: the model's identity (weights), the
+    concept set's content hash, the options of the technique and the dtype the model runs in (float32
+    is left out: the keys of float32 runs are those of versions before the dtype was added)."""
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
@@ -119,10 +119,19 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal)}
         if technique == "lesion" and options.judge.kind != "none":
             parts["judge"] = asdict(options.judge)
+    dtype = next(lm.model.parameters()).dtype
+    if dtype != torch.float32:
+        parts["dtype"] = str(dtype)
+    return parts
+
+
+def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
+    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+    parts = technique_key(lm, cs, technique, options)
     folder = cache.entry(technique, parts)
 
     def cached():
-        if not cache.valid(folder):
+        if not cache.check_or_evict(folder):
             return None
         extra_path = folder / "extra.json"
         return pd.read_csv(folder / "scores.csv"), (json.loads(extra_path.read_text()) if extra_path.is_file() else {})
@@ -159,8 +168,8 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
             df, info = patching(lm, cs, options.causal, on_step=adv)
         extra = {"patching": info}
     else:
-        raise ValueError(f"unknown technique '{technique}'")
-    df = df[SCORE_COLUMNS]
+        raise ConfigError(f"unknown technique '{technique}'")
+    df = df[list(SCORE_COLUMNS)]
 
     def store():
         folder.mkdir(parents=True, exist_ok=True)
@@ -183,6 +192,7 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
     import time
 
     frames, pinfo = [], {}
+    embedded: set[str] = set()
     stage_times: dict[str, float] = {}
     for cs in sets:
         for t in techniques:
@@ -193,8 +203,10 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             df, extra = run_technique(lm, cs, t, options, cache, progress)
             stage_times[f"{cs.domain}/{t}"] = round(time.perf_counter() - t0, 2)
             frames.append(df)
-            if "embeddings" in extra and parallel.is_main():
-                write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
+            if "embeddings" in extra:
+                embedded.add(cs.domain)
+                if parallel.is_main():
+                    write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
             if "patching" in extra:
                 pinfo[cs.domain] = extra["patching"]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
@@ -204,9 +216,15 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         try:
             write_frame(out / "scores.parquet", scores)
         except ImportError:
-            pass
+            (out / "scores.parquet").unlink(missing_ok=True)
         if pinfo:
             write_json(out / "patching.json", pinfo)
+        else:
+            (out / "patching.json").unlink(missing_ok=True)
+        # only the embeddings this analysis made: an earlier analysis of other domains leaves none behind
+        for old in (out / "embeddings").glob("*.json"):
+            if old.stem not in embedded:
+                old.unlink(missing_ok=True)
         write_json(out / "stage_times.json", stage_times)
 
     parallel.on_main(store, share=False)

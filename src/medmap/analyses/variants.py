@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from medmap.analyses.runner import AnalyzeOptions, _no_progress, run_technique, skip_reason
-from medmap.analyses.stats import SCORE_COLUMNS
+from medmap.store.schema import SCORE_COLUMNS
 
 
 @dataclass

@@ -39,7 +39,7 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
     parts = capture_key(lm, cs, pooling)
     folder = cache.entry("capture", parts)
     final = folder / "activations.safetensors"
-    if cache.valid(folder):
+    if cache.check_or_evict(folder):
         return load_mapped(final)
     items = list(cs.items)
     ids = [it.id for it in items]
@@ -92,13 +92,18 @@ def _shard_ok(path: Path, ids: list[str], cache: Cache) -> bool:
     man = path.with_suffix(".json")
     if not path.is_file() or not man.is_file():
         return False
+    reason = None
     try:
         m = json.loads(man.read_text())
-        ok = m["ids"] == ids and file_sha256(path) == m["sha256"]
+        if m["ids"] != ids:
+            reason = "its item ids are not those of the set"
+        elif file_sha256(path) != m["sha256"]:
+            reason = "it does not match its sha256"
     except (OSError, ValueError, KeyError, TypeError):
-        ok = False
+        reason = "its manifest cannot be read"
+    ok = reason is None
     if not ok:
-        cache.rejected.append(str(path))
+        cache.reject(path, reason)
         path.unlink(missing_ok=True)
         man.unlink(missing_ok=True)
     return ok
