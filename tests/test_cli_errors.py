@@ -58,7 +58,7 @@ CASES = [
     (["run", "--config", "{tmp}/missing.yaml"], "no such config file"),
     (["run", "--seed", "-1", "--out", "{tmp}/o"], "--seed: must be >= 0"),
     (["run", "--dtype", "int8", "--out", "{tmp}/o"], "--dtype: must be one of"),
-    (["run", "--domains", "age,bogus", "--out", "{tmp}/o"], "--domains[1]: must be one of"),
+    (["run", "--domains", "age,bogus", "--out", "{tmp}/o"], "--domains: unknown domain(s) bogus"),
     (["run", "--domains", "age,age", "--out", "{tmp}/o"], "more than once"),
     (["run", "--concepts", "{tmp}/bad.jsonl", "--out", "{tmp}/o"], "line 1"),
     (["run", "--concepts", "{tmp}/none.jsonl", "--out", "{tmp}/o"], "no such concept file"),

@@ -37,7 +37,7 @@ BAD = [
     ("analyze.geometry.n_neighbors: must be >= 2 (got -1)", {"analyze": {"geometry": {"n_neighbors": -1}}}),
     ("analyze.causal.max_items: must be >= 0", {"analyze": {"causal": {"max_items": -5}}}),
     ("domains: names 'dosage' more than once", {"domains": ["dosage", "dosage"]}),
-    ("domains[1]: must be one of", {"domains": ["age", "bogus"]}),
+    ("domains: unknown domain(s) bogus", {"domains": ["age", "bogus"]}),
     ("techniques: must have at least 1", {"techniques": []}),
     ("techniques[0]: must be one of", {"techniques": "geometry_x"}),
     ("dtype: must be one of", {"dtype": "int8"}),

@@ -87,6 +87,7 @@ BAD = [
     ("a second row for model", _duplicate),
     ("layer 7 is outside 0..4", _beyond),
     ("unknown domain 'astrology'", _unknown_domain),
+    ("domain 'astro/logy' is not a domain name", lambda r: _set(r, _scores(r).assign(domain="astro/logy"))),
     ("scores.csv: line 2: column 'model' is empty", _empty_model),
     ("map.csv: line 2: depth is not layer / n_layers",
      lambda r: (r / "map.csv").write_text((r / "map.csv").read_text().replace(",0.0,", ",0.5,", 1))),
