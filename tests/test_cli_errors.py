@@ -36,6 +36,9 @@ def _setup(tmp: Path) -> dict:
     (tmp / "types.yaml").write_text("domains: 5\nseed: abc\n")
     (tmp / "judge.yaml").write_text("analyze: {judge: {kind: openai, url: 'https://me:SECRET123@api.x/v1'}}\n")
     (tmp / "list.yaml").write_text("- a\n- b\n")
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
+    (tmp / "bomb.yaml").write_text("\n".join(bomb) + "\nmax_memory: {0: *a11}\n")
     return {"tmp": str(tmp), "home": str(Path.home())}
 
 
@@ -56,6 +59,7 @@ CASES = [
     (["run", "--config", "{tmp}/list.yaml", "--out", "{tmp}/o"], "must be a mapping"),
     (["run", "--config", "{tmp}/judge.yaml", "--out", "{tmp}/o"], "analyze.judge.url: must not contain"),
     (["run", "--config", "{tmp}/missing.yaml"], "no such config file"),
+    (["run", "--config", "{tmp}/bomb.yaml", "--out", "{tmp}/o"], "more than 10000 values"),
     (["run", "--seed", "-1", "--out", "{tmp}/o"], "--seed: must be >= 0"),
     (["run", "--dtype", "int8", "--out", "{tmp}/o"], "--dtype: must be one of"),
     (["run", "--domains", "age,bogus", "--out", "{tmp}/o"], "--domains: unknown domain(s) bogus"),

@@ -41,8 +41,9 @@ class CausalOptions:
     per_position: Int = Field(0, ge=0)
     """Also patch single positions: the last prompt token and the k-1 before it (layer x position grid,
     metrics ``recovery.pos-<offset>``; pairs of equal token length only). 0 = off."""
-    min_gap: Float = Field(0.1, ge=0)
-    """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats)."""
+    min_gap: Float = 0.1
+    """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats; any finite number,
+    a negative one keeps pairs whose runs barely differ, as tests do)."""
     n_boot: Int = Field(200, ge=0)
     """Bootstrap resamples (below 2: no intervals)."""
     seed: Int = Field(0, ge=0, le=MAX_SEED)
