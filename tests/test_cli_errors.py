@@ -71,7 +71,7 @@ CASES = [
     (["run", "--max-memory", "0:1", "--out", "{tmp}/o"], "--max-memory"),
     (["run", "--device-map", "{{bad", "--out", "{tmp}/o"], "--device-map: is not valid JSON"),
     (["analyze", "--domains", "age"], "Missing option '--out'"),
-    (["capture", "--out", "{tmp}/file", "--domain", "age"], "not a folder"),
+    (["capture", "--out", "{tmp}/file", "--domains", "age"], "not a folder"),
     (["capture", "--pooling", "max", "--out", "{tmp}/o"], "analyze.pooling: must be one of"),
     (["validate", "{tmp}/bad.jsonl"], "line 1"),
     (["validate", "[/x].jsonl"], "[/x].jsonl: no such concept file"),

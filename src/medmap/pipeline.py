@@ -13,13 +13,13 @@ alone writes the run folder and builds the map, findings, figures and report."""
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from medmap.config import RunConfig, config_from_dict, load_config
 
-__all__ = ["RunConfig", "check_context", "config_from_dict", "default_run_dir", "load_config",
-           "load_model_for_rank", "measure_robustness", "run"]
+__all__ = ["RunConfig", "analyze", "capture", "check_context", "compare", "config_from_dict", "default_run_dir",
+           "load_config", "load_model_for_rank", "measure_robustness", "rebuild_report", "run", "session"]
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -96,19 +96,16 @@ def finished(out: Path, identity: str) -> bool:
     return isinstance(done, dict) and done.get("run_identity") == identity
 
 
-def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False, lm=None,
-        sets=None) -> dict:
-    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
-    called) every rank calls this; rank 0 checks the folder, holds its lock and writes. ``lm`` (an
-    already loaded model) and ``sets`` (concept sets already read) replace what ``cfg.model`` and
-    ``cfg.domains`` / ``cfg.concepts`` name.
-
-    Nothing is written before the concept sets are valid, their prompts fit the model's context, and
-    ``out`` is a usable run folder (:func:`medmap.store.runfolder.check_out_folder`; ``force`` accepts a
-    non-empty folder that is not a medmap folder). The folder is locked for the whole run: a second medmap on it fails at once
-    naming the holder, or waits with ``wait``. A run whose inputs (options, concept contents, model
-    weights, results version) are those of the folder's finished run only says so; otherwise the
-    outputs of the earlier run are removed first, and the cache recomputes what the change affects."""
+@contextmanager
+def session(cfg: RunConfig, out: Path, note=print, *, force: bool = False, wait: bool = False, lm=None, sets=None,
+            what: str = "run folder"):
+    """What every command that writes a folder does first, before any model loads: the concept sets read
+    and validated (``sets`` when already read), the domains' inferred specs said, the folder checked
+    (:func:`medmap.store.runfolder.check_out_folder`; ``force`` accepts a non-empty folder that is not a
+    medmap folder), the prompts checked against the model's context, and the folder locked for the whole
+    block (a second medmap on it fails at once naming the holder, or waits with ``wait``). Yields
+    ``(sets, identity)``: the run identity (options, concept contents, model weights, results version).
+    Under torchrun rank 0 checks and locks; every rank gets the same answers."""
     from medmap import parallel
     from medmap.models import identify
     from medmap.store.runfolder import RunLock, check_out_folder
@@ -120,21 +117,80 @@ def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False,
             note(msg)
 
     def prepare() -> str:
-        check_out_folder(out, force=force)
+        check_out_folder(out, force=force, what=what)
         return cfg.identity({s.domain: s.hash for s in sets}, lm.identity if lm is not None else identify(cfg.model))
 
     identity = parallel.on_main(prepare)
     if lm is None:
         check_context(cfg, sets, note)
-    note(f"run folder: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
+    note(f"{what}: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
     lock = RunLock(out, wait=wait, note=note) if parallel.is_main() else nullcontext()
     parallel.on_main(lock.__enter__, share=False)
     try:
-        if parallel.on_main(lambda: finished(out, identity)):  # rank 0 decides for every rank
-            return {"status": "already finished", "out": str(out)}
-        return _run(cfg, out, sets, progress, note, lm)
+        yield sets, identity
     finally:
         lock.__exit__(None, None, None)
+
+
+def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False, lm=None,
+        sets=None) -> dict:
+    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
+    called) every rank calls this; rank 0 checks the folder, holds its lock and writes. ``lm`` (an
+    already loaded model) and ``sets`` (concept sets already read) replace what ``cfg.model`` and
+    ``cfg.domains`` / ``cfg.concepts`` name. Nothing is written before :func:`session`'s checks pass.
+    A run whose inputs are those of the folder's finished run only says so; otherwise the outputs of the
+    earlier run are removed first, and the cache recomputes what the change affects."""
+    from medmap import parallel
+
+    with session(cfg, out, note, force=force, wait=wait, lm=lm, sets=sets) as (sets, identity):
+        if parallel.on_main(lambda: finished(out, identity)):  # rank 0 decides for every rank
+            return {"status": "already finished", "out": str(out)}
+        return _run(cfg, Path(out), sets, progress, note, lm)
+
+
+def analyze(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False):
+    """The techniques alone (``medmap analyze``): ``scores.csv`` and the embeddings in ``out``, no map or
+    report. Returns the scores."""
+    from medmap import parallel
+    from medmap.analyses.runner import analyze as run_analyses
+    from medmap.store import Cache, write_json
+
+    with session(cfg, out, note, force=force, wait=wait) as (sets, _):
+        parallel.on_main(lambda: write_json(Path(out) / "config.json", cfg.to_dict()), share=False)
+        lm = load_model_for_rank(cfg, note)
+        cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
+        scores = run_analyses(lm, sets, list(cfg.techniques), Path(out), cfg.analyze, progress=progress, cache=cache)
+        parallel.on_main(lambda: report_recomputed(cache, note), share=False)
+        return scores
+
+
+def capture(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False) -> dict:
+    """Pooled activations of every layer for each concept set (``medmap capture``), exported as
+    ``out/<domain>/activations.safetensors`` with a manifest. Returns domain -> shape."""
+    from medmap import parallel
+    from medmap.analyses.runner import capture_acts
+    from medmap.capture.cached import export_capture
+    from medmap.store import Cache
+
+    shapes = {}
+    with session(cfg, out, note, force=force, wait=wait, what="capture folder") as (sets, _):
+        lm = load_model_for_rank(cfg, note)
+        cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
+        for cs in sets:
+            with progress(f"capture {cs.domain}", len(cs)) as adv:
+                acts = capture_acts(lm, cs, cache, pooling=cfg.analyze.pooling,
+                                    batch_size=cfg.analyze.capture_batch_size, progress=adv)
+            if parallel.is_main():
+                export_capture(Path(out) / cs.domain, lm, cs, acts, cfg.analyze.pooling)
+            shapes[cs.domain] = tuple(acts.shape)
+        parallel.on_main(lambda: report_recomputed(cache, note), share=False)
+    return shapes
+
+
+def report_recomputed(cache, note) -> None:
+    """Say which cache entries were found corrupted or stale and recomputed, and why."""
+    for r in cache.rejected:
+        note(f"recomputed {r['path']}: {r['reason']}")
 
 
 def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
@@ -191,8 +247,7 @@ def _finish(cfg: RunConfig, out: Path, scores, lm, timings: dict, t0: float, not
     from medmap.maps import build_map
     from medmap.store import write_json
 
-    for r in cache.rejected:
-        note(f"recomputed {r['path']}: {r['reason']}")
+    report_recomputed(cache, note)
     t = time.time()
     kmap = build_map(scores, cfg.rules, primary)
     kmap.save(out)
@@ -215,3 +270,39 @@ def _finish(cfg: RunConfig, out: Path, scores, lm, timings: dict, t0: float, not
     write_json(out / "DONE.json", {"config_digest": cfg.digest(), "run_identity": identity,
                                    "recomputed": list(cache.rejected), "timings": timings})
     return {"status": "finished", "out": str(out), "timings": timings, "recomputed": list(cache.rejected)}
+
+
+def rebuild_report(run_dir: Path, note=print, *, wait: bool = False) -> Path:
+    """Figures and ``report.html`` of a finished run folder, again (no model needed): every file is checked
+    against its schema before anything is written, and the folder is locked meanwhile."""
+    from medmap.errors import MedmapError
+    from medmap.report import build_report
+    from medmap.report.data import load_run
+    from medmap.store.runfolder import RunLock, is_medmap_folder
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MedmapError(f"{run_dir}: no such run folder")
+    if not (run_dir / "scores.csv").is_file() or not is_medmap_folder(run_dir):
+        raise MedmapError(f"{run_dir}: not a medmap run folder (no scores.csv); name the folder `medmap run` wrote")
+    load_run(run_dir)
+    with RunLock(run_dir, wait=wait, note=note):
+        return build_report(run_dir)  # draws and saves every figure once
+
+
+def compare(run_dirs, out: Path, note=print, *, force: bool = False, wait: bool = False) -> Path:
+    """The comparison report of finished run folders (``out/compare.html``): each run's files checked
+    against their schemas, ``out`` checked and locked before anything is written."""
+    from medmap.errors import MedmapError
+    from medmap.report import build_compare_report
+    from medmap.report.data import load_run
+    from medmap.store.runfolder import RunLock, check_out_folder
+
+    for d in run_dirs:
+        if Path(d).resolve() == Path(out).resolve():
+            raise MedmapError(f"--out {out}: is one of the runs compared; name a folder of its own")
+        if load_run(d).scores is None:
+            raise MedmapError(f"{d}: not a medmap run folder (no scores.csv); compare needs finished runs")
+    check_out_folder(out, force, "comparison folder")
+    with RunLock(out, wait=wait, note=note):
+        return build_compare_report(run_dirs, out)

@@ -9,7 +9,6 @@ ranks and gathered in single-process order."""
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -23,10 +22,10 @@ from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
-from medmap.capture.activations import capture
-from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
+from medmap.capture.cached import capture_set
 from medmap.errors import ConfigError
 from medmap.options import Int, options
+from medmap.progress import no_bars
 from medmap.store import Cache, write_frame, write_json
 from medmap.store.schema import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
@@ -46,10 +45,6 @@ class AnalyzeOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _no_progress(desc, total):
-    return nullcontext(lambda n=1: None)
 
 
 def _embeddings_json(cs, emb2: np.ndarray) -> dict:
@@ -76,36 +71,9 @@ def skip_reason(cs, technique: str) -> str | None:
 
 
 def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None):
-    """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches (of
-    ``batch_size`` items within each shard of ``SHARD_SIZE``, as ``capture_set`` forms them) split over the
-    ranks under torchrun; every rank gets the whole tensor, rank 0 writes the same cache entry."""
-    if not parallel.active():
-        return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress)
-    parts = capture_key(lm, cs, pooling)
-    folder = cache.entry("capture", parts)
-    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.check_or_evict(folder) else None)
-    if acts is not None:
-        return acts
-    n = len(cs.items)
-    spans = [it.span for it in cs.items] if pooling == "span" else [None] * n
-    units = []
-    for a in range(0, n, SHARD_SIZE):
-        b = min(a + SHARD_SIZE, n)
-        units += [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
-
-    def one(u):
-        s, e = u
-        return capture(lm, [it.prompt for it in cs.items[s:e]], pooling=pooling, batch_size=e - s,
-                       spans=spans[s:e] if pooling == "span" else None, ids=[it.id for it in cs.items[s:e]])
-
-    acts = parallel.map_units(one, units, size=lambda u: u[1] - u[0], on_step=progress)
-    acts = torch.cat(acts) if acts else torch.empty(0, lm.n_layers + 1, lm.hidden_size)
-
-    def store():  # the same entry capture_set writes, so a single-process run reuses it
-        store_capture(lm, cs, cache, acts, pooling)
-
-    parallel.on_main(store, share=False)
-    return acts
+    """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches split over
+    the ranks under torchrun (rank 0 writes the shards and the cache entry, as a single process does)."""
+    return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress, ranks=parallel)
 
 
 def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
@@ -125,7 +93,7 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     return parts
 
 
-def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
+def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=no_bars):
     """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
     parts = technique_key(lm, cs, technique, options)
     folder = cache.entry(technique, parts)
@@ -182,7 +150,7 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     return parallel.on_main(store), extra
 
 
-def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=_no_progress,
+def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=no_bars,
             cache: Cache | None = None) -> pd.DataFrame:
     """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json`` and
     ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores (on every rank under

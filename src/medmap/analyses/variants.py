@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.runner import AnalyzeOptions, _no_progress, run_technique, skip_reason
+from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason
+from medmap.progress import no_bars
 from medmap.store.schema import SCORE_COLUMNS
 
 
@@ -78,7 +79,7 @@ def run_variants(lm, sets, techniques, options: AnalyzeOptions, cache, *, seed: 
                  paraphrases: bool = False, progress=None) -> Variants:
     """Analyse the seed variants ``seed+1 … seed+seeds-1`` and, with ``paraphrases``, one variant per
     template. The main analysis (``seed``, all items) is not repeated here."""
-    progress = progress or _no_progress
+    progress = progress or no_bars
     out = Variants(settings={"seeds": [seed + k for k in range(max(1, seeds))], "paraphrases": bool(paraphrases)})
     for k in range(1, seeds):
         name = f"seed={seed + k}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -103,8 +103,8 @@ def _verify_models(as_json: bool) -> None:
 @app.command()
 def concepts(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per set."),
-    export: Optional[List[str]] = typer.Option(None, "--export", help="DOMAIN FILE: write a built-in set as JSONL.",
-                                               show_default=False),
+    export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="DOMAIN FILE",
+                                                      help="Write a built-in set as JSONL.", show_default=False),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     check: bool = typer.Option(False, "--check", help="Check items and patching pairs against a model."),
     model: Optional[str] = typer.Option(None, "--model", help="Model for --check (default smollm2-135m)."),
@@ -114,7 +114,8 @@ def concepts(
     from medmap import concepts as C
 
     if export:
-        raise typer.BadParameter("use --export DOMAIN FILE")
+        _export(*export)
+        return
     sets = C.resolve_sets(_split(domains), concepts_file)
     if check:
         from medmap.analyses.checks import check_sets
@@ -174,7 +175,7 @@ def validate(file: Path = typer.Argument(..., help="A JSONL concept file.")):
 @app.command()
 def capture(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
-    domain: Optional[str] = typer.Option(None, "--domain", help="Comma-separated domains (default: all shipped)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all shipped)."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Path = typer.Option(Path("runs/capture"), "--out", help="Output folder."),
     pooling: str = typer.Option("last", help="last | mean | span."),
@@ -187,61 +188,18 @@ def capture(
     wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
 ):
     """Capture pooled residual-stream activations of every layer for concept sets."""
-    from medmap import parallel
-    from medmap.analyses.runner import capture_acts
-    from medmap.capture.cached import export_capture
+    from medmap import parallel, pipeline
     from medmap.config import config_from_dict
-    from medmap.pipeline import load_model_for_rank, resolve_sets
-    from medmap.store import Cache
 
-    given = {"model": model, "domains": domain, "concepts": str(concepts_file) if concepts_file else None,
+    given = {"model": model, "domains": domains, "concepts": str(concepts_file) if concepts_file else None,
              **_placement(dtype, device_map, max_memory, offload_folder)}
     given = {k: v for k, v in given.items() if v is not None}
     cfg = config_from_dict({**given, "analyze": {"pooling": pooling, "capture_batch_size": batch_size}}, "options",
                            overridden=tuple(given))
-    sets = resolve_sets(cfg)
     parallel.init()
-    with _folder(out, force, wait, "capture folder"):
-        lm = load_model_for_rank(cfg, _note)
-        cache = Cache(out / "cache")
-        for cs in sets:
-            with _progress(f"capture {cs.domain}", len(cs)) as adv:
-                acts = capture_acts(lm, cs, cache, pooling=cfg.analyze.pooling,
-                                    batch_size=cfg.analyze.capture_batch_size, progress=adv)
-            if parallel.is_main():
-                export_capture(out / cs.domain, lm, cs, acts, cfg.analyze.pooling)
-                say(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
-        _report_recomputed(cache)
-
-
-def _folder(out: Path, force: bool, wait: bool, what: str = "run folder"):
-    """Check ``out`` and hold its lock (rank 0 under torchrun; the others wait for its verdict)."""
-    from contextlib import contextmanager
-
-    from medmap import parallel
-    from medmap.store.runfolder import RunLock, check_out_folder
-
-    @contextmanager
-    def held():
-        lock = RunLock(out, wait=wait, note=_note)
-
-        def take() -> None:
-            check_out_folder(out, force, what)
-            lock.acquire()
-
-        parallel.on_main(take, share=False)
-        try:
-            yield
-        finally:
-            if parallel.is_main():
-                lock.release()
-
-    return held()
-
-
-def _report_recomputed(cache) -> None:
-    for r in cache.rejected:
-        _note(f"recomputed {r['path']}: {r['reason']}")
+    shapes = pipeline.capture(cfg, out, _progress, _note, force=force, wait=wait)
+    for domain, shape in shapes.items() if parallel.is_main() else ():
+        say(f"{domain}: {shape} -> {out / domain}")
 
 
 def _progress(desc, total):
@@ -277,26 +235,15 @@ def analyze(
     wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
 ):
     """Run techniques and write per-layer scores (scores.csv/.parquet) and 2-d embeddings."""
-    from medmap import parallel
-    from medmap.analyses.runner import analyze as run_analyses
-    from medmap.pipeline import check_context, load_config, load_model_for_rank, resolve_sets
-    from medmap.store import Cache, write_json
+    from medmap import parallel, pipeline
 
-    cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None,
-                               **_placement(dtype, device_map, max_memory, offload_folder)})
-    sets = resolve_sets(cfg)
-    check_context(cfg, sets, _note)
-    if parallel.init():
-        _note(f"torchrun: {parallel.world_size()} ranks share the sweeps; rank 0 writes {out}")
-    with _folder(out, force, wait):
-        parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
-        lm = load_model_for_rank(cfg, _note)
-        cache = Cache(out / "cache")
-        scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress, cache=cache)
-        if parallel.is_main():
-            _report_recomputed(cache)
-            say(f"{len(scores)} score rows -> {out / 'scores.csv'}")
+    cfg = pipeline.load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
+                                        "concepts": str(concepts_file) if concepts_file else None,
+                                        **_placement(dtype, device_map, max_memory, offload_folder)})
+    parallel.init()
+    scores = pipeline.analyze(cfg, out, _progress, _note, force=force, wait=wait)
+    if parallel.is_main():
+        say(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
 
 @app.command()
@@ -347,18 +294,9 @@ def run(
 def report(run_dir: Path = typer.Argument(..., help="A finished run folder."),
            wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP)):
     """Rebuild figures and report.html from a finished run, without the model."""
-    from medmap.report import build_report, write_figures
-    from medmap.report.data import load_run
-    from medmap.store.runfolder import RunLock, is_medmap_folder
+    from medmap import pipeline
 
-    if not run_dir.is_dir():
-        raise MedmapError(f"{run_dir}: no such run folder")
-    if not (run_dir / "scores.csv").is_file() or not is_medmap_folder(run_dir):
-        raise MedmapError(f"{run_dir}: not a medmap run folder (no scores.csv); name the folder `medmap run` wrote")
-    load_run(run_dir)  # every file checked against its schema before anything is written
-    with RunLock(run_dir, wait=wait, note=note):
-        write_figures(run_dir)
-        say(f"report: {build_report(run_dir)}")
+    say(f"report: {pipeline.rebuild_report(run_dir, note, wait=wait)}")
 
 
 @app.command()
@@ -367,18 +305,9 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finishe
             force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
             wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP)):
     """Compare maps of several models on a normalised depth axis."""
-    from medmap.report import build_compare_report
-    from medmap.report.data import load_run
-    from medmap.store.runfolder import RunLock, check_out_folder
+    from medmap import pipeline
 
-    for d in run_dirs:
-        if Path(d).resolve() == Path(out).resolve():
-            raise MedmapError(f"--out {out}: is one of the runs compared; name a folder of its own")
-        if load_run(d).scores is None:  # every file checked against its schema before anything is written
-            raise MedmapError(f"{d}: not a medmap run folder (no scores.csv); compare needs finished runs")
-    check_out_folder(out, force, "comparison folder")
-    with RunLock(out, wait=wait, note=note):
-        say(f"comparison: {build_compare_report(run_dirs, out)}")
+    say(f"comparison: {pipeline.compare(run_dirs, out, note, force=force, wait=wait)}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -388,13 +317,6 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         with exit_codes(debug="--debug" in args):
-            # `--export DOMAIN FILE` takes two values; typer options take one, so it is handled here.
-            if "concepts" in args and "--export" in args:
-                i = args.index("--export")
-                if len(args) < i + 3:
-                    raise MedmapError("--export needs DOMAIN FILE")
-                _export(args[i + 1], Path(args[i + 2]))
-                return
             rc = app(args=args, prog_name="medmap", standalone_mode=False)
             if isinstance(rc, int) and rc != 0:  # typer.Exit(code), returned without standalone mode
                 raise SystemExit(rc)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import contextmanager
-
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
+
+from medmap.progress import rich_bars
 
 console = Console(stderr=True, markup=False, highlight=False, emoji=False)
 _SHOW = {"always": os.environ.get("MEDMAP_PROGRESS", "") not in ("", "0")}
@@ -35,14 +34,12 @@ def safe(text) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
 
 
-@contextmanager
+_bars = rich_bars(console, shown=progress_shown)
+
+
 def task(description: str, total: int | None):
     """Yields ``advance(n)``; shows a bar with elapsed and remaining time (see the module doc)."""
-    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-                  disable=not progress_shown()) as prog:
-        t = prog.add_task(safe(description), total=total)
-        yield lambda n=1: prog.advance(t, n)
+    return _bars(safe(description), total)
 
 
 def say(msg, style: str | None = None) -> None:
