@@ -75,7 +75,7 @@ CASES = [
     (["capture", "--pooling", "max", "--out", "{tmp}/o"], "analyze.pooling: must be one of"),
     (["validate", "{tmp}/bad.jsonl"], "line 1"),
     (["validate", "[/x].jsonl"], "[/x].jsonl: no such concept file"),
-    (["concepts", "--export", "age"], "--export needs DOMAIN FILE"),
+    (["concepts", "--export", "age"], "'--export' requires 2 arguments"),
     (["concepts", "--export", "age", "{tmp}"], "is a folder"),
     (["concepts", "--export", "nodomain", "{tmp}/x.jsonl"], "unknown domain 'nodomain'"),
 ]

@@ -201,7 +201,7 @@ def analyzed(setup, tmp_path_factory):
 @pytest.mark.distributed
 def test_torchrun_two_ranks_write_what_one_process_writes(setup, analyzed):
     one, two, p = analyzed
-    assert "2 ranks share the sweeps" in p.stderr
+    assert "(torchrun: 2 ranks)" in p.stderr
     assert p.stderr.count("capture symptoms") == 1  # progress bars on rank 0 only
     a, b = _files(one), _files(two)
     assert {"scores.csv", "scores.parquet", "patching.json", "config.json", "embeddings/age.json",
