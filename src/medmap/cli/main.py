@@ -11,6 +11,7 @@ import typer
 
 from medmap.cli.progress import console, note, task
 from medmap.errors import MedmapError
+from medmap.techniques import TECHNIQUES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
@@ -21,6 +22,7 @@ _DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: au
                     "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
 _MAX_MEMORY_HELP = "Memory per device for the device map, e.g. 0=20GiB,cpu=60GiB (implies --device-map auto)."
 _OFFLOAD_HELP = "Folder for the weights the device map places on disk."
+_TECHNIQUES_HELP = f"Comma-separated, from: {', '.join(TECHNIQUES)}."
 
 
 def _placement(dtype, device_map, max_memory, offload_folder) -> dict:
@@ -179,7 +181,7 @@ def _note(msg: str) -> None:
 def analyze(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
-    techniques: str = typer.Option("geometry,saliency,lesion,patching", "--techniques", help="Comma-separated."),
+    techniques: str = typer.Option(",".join(TECHNIQUES), "--techniques", help=_TECHNIQUES_HELP),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
@@ -206,7 +208,7 @@ def analyze(
         _note(f"torchrun: {parallel.world_size()} ranks share the sweeps; rank 0 writes {out}")
     parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
     lm = load_model_for_rank(cfg, _note)
-    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
+    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress, note=_note)
     if parallel.is_main():
         console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
@@ -215,7 +217,7 @@ def analyze(
 def run(
     model: Optional[str] = typer.Option(None, "--model", help="Model (default: the bundled smollm2-135m)."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all six)."),
-    techniques: Optional[str] = typer.Option(None, "--techniques", help="Comma-separated (default: all four)."),
+    techniques: Optional[str] = typer.Option(None, "--techniques", help=_TECHNIQUES_HELP + " Default: all."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
