@@ -59,6 +59,11 @@ class RunData:
         return list((self.map_json or {}).get("intervals") or [])
 
     @property
+    def lanes(self) -> list[dict]:
+        """``map.json`` ``lanes``: per (domain, technique) the curve used and its status (e.g. "not specific")."""
+        return [x for x in (self.map_json or {}).get("lanes") or [] if isinstance(x, dict)]
+
+    @property
     def agreement(self) -> list[dict]:
         return list((self.map_json or {}).get("agreement") or [])
 
