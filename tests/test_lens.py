@@ -99,3 +99,15 @@ def test_lens_leaves_no_hook(arch):
     lm = tiny_model(arch)
     lens_batch(lm, PROMPTS[:2], ANSWERS[:2])
     assert attached_hooks(lm.model) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
+def test_last_layer_is_the_bundled_models_own_output(name):
+    from real import real_model
+
+    lm = real_model(name)
+    out = lens_batch(lm, PROMPTS, ANSWERS)
+    own, rank = _own_first_token(lm, PROMPTS, ANSWERS)
+    torch.testing.assert_close(out["logprob"][:, -1], own, atol=1e-3, rtol=1e-4)
+    assert torch.equal(out["rank"][:, -1], rank)

@@ -52,6 +52,8 @@ def test_definitions_per_technique():
     np.testing.assert_allclose(definition("lesion", "accuracy")[0](les, "accuracy"), [[-1.0, 0.0]])
     lens = {"lens_logprob": np.array([[-9.0, -5.0, -1.0]])}
     np.testing.assert_allclose(definition("lens", "lens_logprob")[0](lens, "lens_logprob"), [[-8.0, -4.0, 0.0]])
+    drop = {"logprob_drop": np.array([[4.0, 2.0], [1.0, 1.0]]), "answer_tokens": np.array([[2.0], [1.0]])}
+    np.testing.assert_allclose(definition("lesion", "logprob_drop")[0](drop, "logprob_drop"), [[2.0, 1.0], [1.0, 1.0]])
     assert definition("lesion", "accuracy_intact") is None and definition("geometry", "x") is None
 
 
@@ -170,6 +172,20 @@ def test_a_domain_identical_to_the_reference_is_not_specific(tiny_llama, tmp_pat
     assert not km.intervals
     doc = json.loads((tmp_path / "specificity.json").read_text())
     assert doc["reference"]["status"] == "ran" and doc["reference"]["n_items"] == len(FACTS)
+
+
+def test_lesion_specificity_is_per_answer_token(tiny_llama):
+    """Two answers of different length: the per-item lengths line up with the sampled items."""
+    from medmap.analyses.causal import CausalOptions, answer_lengths
+    from medmap.capture.scoring import answer_tokens
+
+    cs = _set("twin")
+    n = answer_lengths(tiny_llama, cs, CausalOptions(max_items=5, seed=3))
+    assert n.shape == (5, 1) and (n >= 1).all()
+    from medmap.analyses.causal import sample
+
+    want = [len(t) for t in answer_tokens(tiny_llama.tokenizer, [it.answer for it in sample(cs.answered, 5, 3)])]
+    assert n[:, 0].tolist() == want
 
 
 def test_without_a_reference_set_the_run_says_so(tiny_llama, tmp_path, monkeypatch):

@@ -101,6 +101,16 @@ def lesion(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
     return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="lesion")
 
 
+def answer_lengths(lm, cs, o: CausalOptions) -> np.ndarray:
+    """Tokens in the reference answer of each item ``lesion`` (and ``saliency``) use, [items, 1] in their
+    order: the specificity control divides the summed log-probability drop by it (a set with longer answers
+    would otherwise show larger drops at every layer)."""
+    from medmap.capture.scoring import answer_tokens
+
+    items = sample(cs.answered, o.max_items, o.seed)
+    return np.array([[len(t)] for t in answer_tokens(lm.tokenizer, [it.answer for it in items])], dtype=float)
+
+
 def lesion_units(n_items: int, batch_size: int, n_layers: int, world: int) -> list[tuple[int, int, list[int]]]:
     """Units of the lesion sweep: (start, end, layers) cells of the single-process batches. A lesion at
     layer l is computed from the batch's intact pass alone, so a batch's layers can be split over ranks

@@ -215,6 +215,16 @@ def reference_for(sets, techniques, options: AnalyzeOptions, note=None):
                  "n_answered": len(ref.answered), "n_pairs": len(ref.pairs), "techniques": specific}
 
 
+def with_lengths(lm, cs, technique: str, units: dict, options: AnalyzeOptions) -> dict:
+    """``units`` plus, for lesioning, the answers' token counts (``answer_tokens``, [items, 1]; tokenising
+    the sampled answers again is cheap and keeps cached entries valid)."""
+    if technique == "lesion":
+        from medmap.analyses.causal import answer_lengths
+
+        units = dict(units, answer_tokens=answer_lengths(lm, cs, options.causal))
+    return units
+
+
 def specificity_frames(lm, units: dict, options: AnalyzeOptions) -> tuple[list[pd.DataFrame], list[dict]]:
     """``M@specific`` rows of every (domain, technique) in ``units`` ((domain, technique) -> per-unit
     arrays) whose technique also has units for the reference set; and, for the others, why not."""
@@ -249,7 +259,7 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
             df, extra = run_technique(lm, cs, t, options, cache, progress)
             frames.append(df)
             if "units" in extra:
-                units[(cs.domain, t)] = units_from_json(extra["units"])
+                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
             if on_result is not None:
                 on_result(cs, t, extra)
     missing: list[dict] = []

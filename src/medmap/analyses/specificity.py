@@ -13,8 +13,12 @@ resamples, seeded; one resample of each set serves every layer). A *unit* is an 
 saliency, whose unit is a group of ``saliency_group`` items (one backward pass), used the same way in
 both sets. ``x`` is fixed per technique and metric (:data:`DEFINITIONS`):
 
-- lesion ``logprob_drop``, ``kl``, patching ``recovery``: the per-item value itself (already relative
-  to the intact model, or normalised by the pair's clean-corrupted gap).
+- lesion ``logprob_drop``: the item's drop of the answer's log-probability divided by the answer's number
+  of tokens (nats per answer token): the drop is summed over the answer's tokens, and a set with longer
+  answers (drug classes) would otherwise show larger drops than one of one-token answers (capitals) at
+  every layer.
+- lesion ``kl``, patching ``recovery``: the per-item value itself (the next-token KL from the intact
+  model; the recovery, normalised by the pair's clean-corrupted gap).
 - lesion ``accuracy``: the change of the item's greedy accuracy when the layer is removed (lesioned
   minus intact), so that a domain the intact model answers better is not "specific" for that reason.
 - saliency (attention, MLP, both): the group's share of its gradient at the layer (its per-layer value
@@ -50,6 +54,12 @@ def _share(units: dict, metric: str) -> np.ndarray:
         return np.where(total > 0, x / np.where(total > 0, total, 1.0), np.nan)
 
 
+def _per_answer_token(units: dict, metric: str) -> np.ndarray:
+    x = units[metric]
+    n = units.get("answer_tokens")
+    return x if n is None else x / np.maximum(n, 1.0)
+
+
 def _accuracy_change(units: dict, metric: str) -> np.ndarray:
     return units["accuracy"] - units["accuracy_intact"]
 
@@ -60,8 +70,9 @@ def _to_last_layer(units: dict, metric: str) -> np.ndarray:
 
 
 DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str], np.ndarray], str]] = {
-    ("lesion", "logprob_drop"): (_itself, "per item: drop of the answer's log-probability when the layer is "
-                                          "removed; domain mean minus reference mean"),
+    ("lesion", "logprob_drop"): (_per_answer_token, "per item: drop of the answer's log-probability when the "
+                                                    "layer is removed, divided by the answer's token count; "
+                                                    "domain mean minus reference mean"),
     ("lesion", "kl"): (_itself, "per item: KL of the next-token distribution from the intact model's; domain "
                                 "mean minus reference mean"),
     ("lesion", "accuracy"): (_accuracy_change, "per item: greedy accuracy with the layer removed minus intact "

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.runner import AnalyzeOptions, _no_progress, run_technique, skip_reason, specificity_frames
+from medmap.analyses.runner import (AnalyzeOptions, _no_progress, run_technique, skip_reason, specificity_frames,
+                                    with_lengths)
 from medmap.analyses.specificity import REFERENCE_DOMAIN, units_from_json
 from medmap.analyses.stats import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
@@ -81,7 +82,7 @@ def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, 
             df, extra = run_technique(lm, cs, t, options, cache, _labelled(progress, name))
             frames.append(df)
             if "units" in extra:
-                units[(cs.domain, t)] = units_from_json(extra["units"])
+                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
     if reference is not None:
         frames += specificity_frames(lm, units, options)[0]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
