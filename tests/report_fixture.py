@@ -241,5 +241,6 @@ def make_fake_run(tmp_path, n_layers: int = 12, model: str = "fake-model", seed:
                                 "umap": {"n_neighbors": 15, "min_dist": 0.1}, "note": "</script><b>cfg</b> & é"})
     _dump(run / "provenance.json", {"model": {"name": model, "n_layers": n, "identity": f"sha256:{seed:064d}"},
                                     "versions": {"medmap": "0.1.0", "python": "3.11"},
+                                    "concept_sets": {d: {"origin": f"builtin:{d}"} for d in DOMAINS},
                                     "created": "2025-01-01T00:00:00+00:00"})
     return run

@@ -74,11 +74,10 @@ def test_save_load_roundtrip_and_compare(km, tmp_path):
     pd.testing.assert_frame_equal(back.scores, km.scores, check_dtype=False)
     pd.testing.assert_frame_equal(back.intervals, km.intervals, check_dtype=False)
     assert back.path == tmp_path / "run"
-    other = medmap.load(tmp_path / "run")
-    other.layer_map.table["model"] = "tiny-other"
-    other.layer_map.intervals = [{**iv, "model": "tiny-other"} for iv in other.layer_map.intervals]
-    res = km.compare(other, out=tmp_path / "cmp")
+    res = km.compare(back, out=tmp_path / "cmp")  # two runs of one model: told apart as '<model> #k'
     assert {"depth_table", "differences", "summary"} <= set(res)
+    assert set(res["summary"]) == {"tiny-llama #1", "tiny-llama #2"}
+    assert all(d["jaccard"] == 1 or d["jaccard"] != d["jaccard"] for d in res["differences"])
     assert (tmp_path / "cmp" / "compare.html").is_file()
     with pytest.raises(MedmapError, match="not a medmap run folder"):
         medmap.load(tmp_path / "cmp")

@@ -111,5 +111,5 @@ def test_corrupted_shard_is_detected_and_recomputed(tiny_llama, cs, reference, t
     counted[0] = 0
     acts = capture_set(tiny_llama, cs, cache, batch_size=3, shard_size=3)
     assert counted[0] == len(cs) - 3  # shard 1 again, and shard 2
-    assert any(r.endswith("shard-00001.safetensors") for r in cache.rejected)
+    assert any(r["path"].endswith("shard-00001.safetensors") for r in cache.rejected)
     assert torch.equal(acts, reference)

@@ -33,7 +33,7 @@ def test_bad_input_exits_nonzero_with_one_paragraph(tmp_path, capsys):
 
 def test_unknown_model_is_a_clear_error(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["capture", "--model", "no-such-model", "--domain", "age", "--out", "/tmp/x"])
+        main(["capture", "--model", "no-such-model", "--domains", "age", "--out", "/tmp/x"])
     assert e.value.code == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
 
@@ -42,5 +42,5 @@ def test_not_a_gguf_is_a_clear_error(tmp_path, capsys):
     f = tmp_path / "fake.gguf"
     f.write_bytes(b"NOPE" + b"\0" * 100)
     with pytest.raises(SystemExit):
-        main(["capture", "--model", str(f), "--domain", "age", "--out", str(tmp_path / "o")])
+        main(["capture", "--model", str(f), "--domains", "age", "--out", str(tmp_path / "o")])
     assert "not a GGUF file" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from medmap.concepts import (available_builtin, load_builtin, load_file, parse_jsonl, to_jsonl,
@@ -71,6 +71,9 @@ def test_single_member_label_is_rejected_before_any_model(tmp_path):
 @given(st.dictionaries(st.sampled_from(["id", "domain", "prompt", "labels", "answer", "pair", "span"]),
                        st.one_of(st.text(max_size=5), st.integers(), st.none(), st.dictionaries(st.text(max_size=3),
                                                                                                  st.integers()))))
+@example({})
+@example({"id": "", "domain": "age", "prompt": "p", "labels": {}})
+@example({"id": "x", "domain": "age", "prompt": "p", "labels": {"age": 10 ** 400}})
 def test_any_object_is_accepted_or_rejected_cleanly(obj):
     try:
         sets = parse_jsonl(json.dumps(obj), "mem")

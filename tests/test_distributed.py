@@ -164,6 +164,7 @@ def setup(tmp_path_factory):
 def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["MEDMAP_PROGRESS"] = "1"  # progress bars off a terminal too: the tests count them
     return env
 
 

@@ -21,7 +21,7 @@ def test_selection_logic(monkeypatch):
         G.umap_backend("cuml")
     monkeypatch.setattr(G, "cuml_available", lambda: True)
     assert G.umap_backend("auto") == "cuml" and G.umap_backend("cuml") == "cuml"
-    with pytest.raises(ConfigError, match="geometry backend 'tsne' is not one of"):
+    with pytest.raises(ConfigError, match="geometry: backend: must be one of 'umap-learn', 'cuml' or 'auto'"):
         G.GeometryOptions(backend="tsne")
 
 

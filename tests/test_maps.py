@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -60,12 +60,40 @@ def test_rules_validate_and_round_trip():
             MapRules(**bad)
 
 
+# edge cases: a huge finite value (8.99e307 overflowed to NaN in the filter's pairwise sums: the
+# regression found by hypothesis), the float64 limits of both signs, denormals, empty, one layer
+EDGE_CURVES = [np.full(3, 8.99e307), np.array([8.99e307, np.nan, -8.99e307]),
+               np.array([np.finfo(float).max, -np.finfo(float).max, 1.0]), np.array([5e-324, -5e-324, 0.0]),
+               np.array([]), np.array([1.0]), np.array([np.inf]), np.array([-np.inf, 1e308, np.nan])]
+
+
 @settings(max_examples=150, deadline=None)
 @given(CURVES, st.sampled_from([0.0, 1.0, 2.5]))
+@example(np.full(3, 8.99e307), 1.0)
+@example(np.array([np.finfo(float).max] * 2 + [-np.finfo(float).max]), 2.5)
+@example(np.array([5e-324, 1.0]), 1.0)
+@example(np.array([]), 1.0)
+@example(np.array([3.0]), 2.5)
 def test_smooth_keeps_nan_positions(values, sigma):
     out = smooth(values, sigma)
     assert out.shape == values.shape
     assert np.array_equal(np.isnan(out), ~np.isfinite(values))
+
+
+@pytest.mark.parametrize("values", EDGE_CURVES, ids=range(len(EDGE_CURVES)))
+def test_smooth_edge_cases_stay_finite_and_in_range(values):
+    for sigma in (0.5, 1.0, 3.0):
+        out = smooth(values, sigma)
+        finite = np.isfinite(values)
+        assert np.array_equal(np.isnan(out), ~finite)
+        if finite.any():  # a smoothed value is a weighted mean of the finite inputs
+            assert (out[finite] >= values[finite].min()).all() and (out[finite] <= values[finite].max()).all()
+    for technique in TECHNIQUES:
+        _valid(intervals_for(technique, values), len(values))
+
+
+def test_smooth_of_huge_constant_is_the_constant():
+    assert np.array_equal(smooth(np.full(5, 8.99e307), 1.0), np.full(5, 8.99e307))
 
 
 def test_smooth_does_not_spread_nan_and_sigma_zero_is_identity():
@@ -83,6 +111,11 @@ def test_smooth_does_not_spread_nan_and_sigma_zero_is_identity():
 
 @settings(max_examples=300, deadline=None)
 @given(CURVES, RULES)
+@example(np.full(4, 8.99e307), MapRules())
+@example(np.array([np.finfo(float).max, -np.finfo(float).max, np.finfo(float).max]), MapRules(sigma=0.5))
+@example(np.array([5e-324] * 4), MapRules())
+@example(np.array([]), MapRules())
+@example(np.array([2.0]), MapRules(min_run=1))
 def test_every_technique_gives_valid_intervals(values, rules):
     for technique in TECHNIQUES:
         _valid(intervals_for(technique, values, rules), len(values))
@@ -313,6 +346,7 @@ def test_compare_maps_same_map_agrees_and_errors():
 
 def test_import_has_no_torch_and_only_tables_store_and_errors():
     code = ("import sys, medmap.maps; bad = [m for m in sys.modules if m == 'torch' or "
-            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'store', 'concepts', 'techniques'))]; print(bad)")
+            "(m.startswith('medmap.') and m.split('.')[1] not in ('maps', 'errors', 'options', 'store', 'concepts', "
+            "'techniques'))]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

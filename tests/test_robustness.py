@@ -78,11 +78,11 @@ def test_interval_absent_from_a_variant_lowers_presence():
 
 
 def test_robustness_options_are_checked():
-    with pytest.raises(ConfigError, match="seeds must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="seeds: must be >= 1"):
         config_from_dict({"seeds": 0})
-    with pytest.raises(ConfigError, match="seeds must be an integer"):
+    with pytest.raises(ConfigError, match="seeds: must be an integer"):
         config_from_dict({"seeds": "three"})
-    with pytest.raises(ConfigError, match="paraphrases must be true or false"):
+    with pytest.raises(ConfigError, match="paraphrases: must be true or false"):
         config_from_dict({"paraphrases": "yes"})
     plain, robust = RunConfig(), config_from_dict({"seeds": 3, "paraphrases": True})
     assert default_run_dir(plain) == default_run_dir(robust)  # same folder: the cache is shared

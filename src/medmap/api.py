@@ -144,7 +144,7 @@ class KnowledgeMap:
         for k, km in enumerate(maps):
             if not isinstance(km, KnowledgeMap):
                 raise MedmapError(f"compare: argument {k} is a {type(km).__name__}, not a KnowledgeMap")
-        result = compare_maps([km.layer_map for km in maps], bins=bins, coverage=coverage)
+        result = compare_maps(_distinct([km.layer_map for km in maps]), bins=bins, coverage=coverage)
         if out is not None:
             from medmap.report import build_compare_report
 
@@ -177,6 +177,22 @@ class KnowledgeMap:
     def __repr__(self) -> str:
         return (f"KnowledgeMap(model={self.model!r}, n_layers={self.n_layers}, domains={sorted(set(self.scores.domain))},"
                 f" intervals={len(self.layer_map.intervals)}, path={str(self.path) if self.path else None!r})")
+
+
+def _distinct(maps: list[LayerMap]) -> list[LayerMap]:
+    """The maps, with a model that appears in several of them renamed ``<model> #<k>`` (k = its position)
+    so that two runs of one model (other seeds, other concept sets) can be compared."""
+    names = [m for lm in maps for m in lm.n_layers]
+    if len(names) == len(set(names)):
+        return maps
+    out = []
+    for k, lm in enumerate(maps, start=1):
+        rename = {m: f"{m} #{k}" for m in lm.n_layers if names.count(m) > 1}
+        table = lm.table.assign(model=lm.table["model"].replace(rename))
+        agreement = lm.agreement.assign(model=lm.agreement["model"].replace(rename))
+        intervals = [{**iv, "model": rename.get(iv["model"], iv["model"])} for iv in lm.intervals]
+        out.append(LayerMap(table=table, intervals=intervals, agreement=agreement, rules=lm.rules))
+    return out
 
 
 def load(run_dir: str | Path) -> KnowledgeMap:

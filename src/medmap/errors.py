@@ -28,3 +28,11 @@ class CacheError(MedmapError):
 
 class DistributedError(MedmapError):
     """A torchrun launch is misconfigured, or a rank failed while the others waited for it."""
+
+
+class NumericalError(MedmapError, FloatingPointError):
+    """A computation gave non-finite numbers (an overflow in a low-precision dtype, broken weights)."""
+
+
+class RunFolderError(MedmapError):
+    """A run folder cannot be used: not a medmap folder, not writable, in use by another medmap, ..."""

@@ -294,10 +294,33 @@ def rank_device_map(device_map: Any, max_memory: Any = None) -> Any:
     return {"": f"cuda:{local_rank()}"} if cuda else None
 
 
-def describe() -> str:
-    """'rank r of n (backend)' or 'single process'."""
-    if not active():
-        return "single process"
-    import torch.distributed as td
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: this worker process ends when ``parent`` (the process that started the pool)
+    dies, even by SIGKILL, instead of computing on for nobody. On Linux the kernel sends SIGKILL at the
+    parent's death (prctl PR_SET_PDEATHSIG); everywhere a daemon thread checks once a second whether the
+    worker has been re-parented. A worker orphaned while it is still starting (importing) exits when it
+    gets here, which is why this lives in a light module. Hand-written: neither concurrent.futures nor
+    multiprocessing offers this."""
+    import signal
+    import sys
+    import threading
+    import time
 
-    return f"rank {rank()} of {world_size()} ({td.get_backend()})"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="medmap-parent-watch", daemon=True).start()

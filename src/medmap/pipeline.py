@@ -12,155 +12,14 @@ alone writes the run folder and builds the map, findings, figures and report."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
 
-from medmap.analyses.causal import CausalOptions
-from medmap.analyses.geometry import GeometryOptions
-from medmap.analyses.runner import AnalyzeOptions
-from medmap.techniques import TECHNIQUES
-from medmap.concepts.domains import default_domains, domain_order
-from medmap.errors import ConfigError
+from medmap.config import RunConfig, config_from_dict, load_config
 
-DOMAINS = default_domains()
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    model: str = "smollm2-135m"
-    """Bundled model name, local HF folder, .gguf file, or hub id."""
-    domains: tuple[str, ...] = DOMAINS
-    """Domains to map."""
-    techniques: tuple[str, ...] = TECHNIQUES
-    """Techniques to run."""
-    concepts: str | None = None
-    """A user JSONL concept file instead of the built-in sets."""
-    dtype: str = "float32"
-    """float32, bfloat16 or float16."""
-    device_map: Any = None
-    """Passed to transformers/accelerate (e.g. 'auto') for models larger than one device."""
-    max_memory: Any = None
-    """Per-device memory for the device map, e.g. {0: '20GiB', cpu: '60GiB'} or '0=20GiB,cpu=60GiB'."""
-    offload_folder: str | None = None
-    """Where accelerate writes the weights a device map places on 'disk'."""
-    cache: str | None = None
-    """Folder of the content-addressed cache of stage results (default: ``cache/`` in the run folder); a
-    shared one lets runs in other folders, and in-memory maps, reuse each other's results."""
-    seed: int = 0
-    """Seed of every random choice (UMAP, bootstrap, item sampling)."""
-    seeds: int = 1
-    """Robustness: with N > 1 the run also maps seeds seed+1 ... seed+N-1 and reports how much each
-    interval moves across the N seeds (robustness.json/.csv). The main map always uses ``seed``."""
-    paraphrases: bool = False
-    """Robustness: also map each prompt template (the items' ``template`` field) on its own and report
-    how much each interval moves across phrasings."""
-    analyze: AnalyzeOptions = field(default_factory=AnalyzeOptions)
-    map_rules: dict = field(default_factory=dict)
-    """Overrides of the map rules (sigma, rise_window, percentile, min_run, max_runs)."""
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["domains"], d["techniques"] = list(self.domains), list(self.techniques)
-        return d
-
-    @property
-    def robustness(self) -> bool:
-        return self.seeds > 1 or self.paraphrases
-
-    def digest(self, robustness: bool = True) -> str:
-        """Hash of the resolved config. Where the weights are kept never counts. With
-        ``robustness=False`` (the run folder's name) the robustness options are left out, so adding
-        ``--seeds`` to a run reuses its folder and cache; left at their defaults they never count, so
-        configs written before they existed keep their digest."""
-        d = self.to_dict()
-        for k in _PLACEMENT:  # where the weights are kept does not change any result
-            d.pop(k, None)
-        if not (robustness and self.robustness):
-            d.pop("seeds")
-            d.pop("paraphrases")
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
-
-
-_PLACEMENT = ("max_memory", "offload_folder", "cache")
-
-
-def _check_keys(d: dict, allowed, where: str) -> None:
-    unknown = sorted(set(d) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def config_from_dict(d: dict, where: str = "config") -> RunConfig:
-    d = dict(d or {})
-    _check_keys(d, [f.name for f in fields(RunConfig)], where)
-    an = dict(d.pop("analyze", {}) or {})
-    _check_keys(an, [f.name for f in fields(AnalyzeOptions)], f"{where}: analyze")
-    g = dict(an.pop("geometry", {}) or {})
-    c = dict(an.pop("causal", {}) or {})
-    j = dict(an.pop("judge", {}) or {})
-    seed = int(d.get("seed", 0))
-    _check_keys(g, [f.name for f in fields(GeometryOptions)], f"{where}: analyze.geometry")
-    _check_keys(c, [f.name for f in fields(CausalOptions)], f"{where}: analyze.causal")
-    from medmap.analyses.judge import JudgeOptions
-
-    _check_keys(j, [f.name for f in fields(JudgeOptions)], f"{where}: analyze.judge")
-    j.setdefault("seed", seed)
-    if isinstance(j.get("layers"), list):
-        j["layers"] = tuple(j["layers"])
-    g.setdefault("seed", seed)
-    c.setdefault("seed", seed)
-    try:
-        opts = AnalyzeOptions(geometry=GeometryOptions(**g), causal=CausalOptions(**c), judge=JudgeOptions(**j), **an)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    for key in ("domains", "techniques"):
-        if key in d:
-            v = d[key]
-            d[key] = tuple(x.strip() for x in (v.split(",") if isinstance(v, str) else v))
-    bad = [x for x in d.get("domains", ()) if x not in domain_order()]
-    if bad and not d.get("concepts"):  # a user's concept file may name any domain
-        raise ConfigError(f"{where}: unknown domain(s) {', '.join(bad)}; choose from {', '.join(domain_order())} "
-                          "(or give a concept file with --concepts)")
-    bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
-    if bad:
-        raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
-    if d.get("dtype", "float32") not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"{where}: dtype '{d['dtype']}' is not one of float32, bfloat16, float16")
-    if isinstance(d.get("device_map"), str) and d["device_map"].lstrip().startswith("{"):
-        try:
-            d["device_map"] = json.loads(d["device_map"])
-        except ValueError as e:
-            raise ConfigError(f"{where}: device_map is not valid JSON ({e})") from None
-    from medmap.maps import MapRules
-
-    _check_keys(d.get("map_rules", {}) or {}, [f.name for f in fields(MapRules)], f"{where}: map_rules")
-    seeds = d.get("seeds", 1)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"{where}: seeds must be an integer >= 1 (the number of seeds to map), got {seeds!r}")
-    if not isinstance(d.get("paraphrases", False), bool):
-        raise ConfigError(f"{where}: paraphrases must be true or false, got {d['paraphrases']!r}")
-    return RunConfig(analyze=opts, **d)
-
-
-def load_config(path: str | Path | None, overrides: dict) -> RunConfig:
-    d: dict = {}
-    if path:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file")
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{p}: the config must be a mapping of options")
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    return config_from_dict(d, str(path or "options"))
+__all__ = ["RunConfig", "analyze", "capture", "check_context", "compare", "config_from_dict", "default_run_dir",
+           "load_config", "load_model_for_rank", "measure_robustness", "rebuild_report", "run", "session"]
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -198,7 +57,7 @@ def check_context(cfg: RunConfig, sets, note=print) -> None:
     model's config and tokenizer: before any weights are loaded."""
     from medmap.models import check_fits, inspect_model
 
-    info = inspect_model(cfg.model)
+    info = inspect_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
     if info.context_length is None:
         note(f"the context length of '{info.name}' is not in its config; prompt lengths not checked")
         return
@@ -214,55 +73,154 @@ def load_model_for_rank(cfg: RunConfig, note=print):
     device_map = parallel.rank_device_map(cfg.device_map, cfg.max_memory)
     with parallel.local_main_first():
         return load_model(cfg.model, dtype=cfg.dtype, device_map=device_map, max_memory=cfg.max_memory,
-                          offload_folder=cfg.offload_folder, progress=note)
+                          offload_folder=cfg.offload_folder, trust_remote_code=cfg.trust_remote_code,
+                          progress=note)
 
 
-def run(cfg: RunConfig, out: Path, progress, note=print, *, lm=None, sets=None) -> dict:
-    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
-    called) every rank calls this; rank 0 writes. ``lm`` (an already loaded model) and ``sets`` (concept
-    sets already read) replace what ``cfg.model`` and ``cfg.domains`` / ``cfg.concepts`` name."""
-    import time
-
+def resolve_sets(cfg: RunConfig, sets=None):
+    """The concept sets of ``cfg`` (or ``sets`` already read), validated (no model needed)."""
     from medmap import concepts as C
+
+    if sets is None:
+        sets = C.resolve_sets(list(cfg.domains) if cfg.domains else None, cfg.concepts)
+    C.validate_sets(sets)
+    return sets
+
+
+def finished(out: Path, identity: str) -> bool:
+    """Whether ``out`` holds a finished run of exactly these inputs (``DONE.json``'s run identity)."""
+    try:
+        done = json.loads((Path(out) / "DONE.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(done, dict) and done.get("run_identity") == identity
+
+
+@contextmanager
+def session(cfg: RunConfig, out: Path, note=print, *, force: bool = False, wait: bool = False, lm=None, sets=None,
+            what: str = "run folder"):
+    """What every command that writes a folder does first, before any model loads: the concept sets read
+    and validated (``sets`` when already read), the domains' inferred specs said, the folder checked
+    (:func:`medmap.store.runfolder.check_out_folder`; ``force`` accepts a non-empty folder that is not a
+    medmap folder), the prompts checked against the model's context, and the folder locked for the whole
+    block (a second medmap on it fails at once naming the holder, or waits with ``wait``). Yields
+    ``(sets, identity)``: the run identity (options, concept contents, model weights, results version).
+    Under torchrun rank 0 checks and locks; every rank gets the same answers."""
     from medmap import parallel
-    from medmap.analyses.runner import analyze
-    from medmap.maps import MapRules
-    from medmap.store import Cache, provenance, write_json
+    from medmap.models import identify
+    from medmap.store.runfolder import RunLock, check_out_folder
 
     out = Path(out)
-    done = out / "DONE.json"
-
-    def finished() -> bool:
-        if done.is_file():
-            try:
-                return json.loads(done.read_text()).get("config_digest") == cfg.digest()
-            except ValueError:
-                pass
-        return False
-
-    if parallel.on_main(finished):  # rank 0 decides for every rank
-        return {"status": "already finished", "out": str(out)}
-    # everything that can be checked without a model is checked first
-    if sets is None:
-        sets = C.resolve_sets(list(cfg.domains) if cfg.concepts is None or cfg.domains != DOMAINS else None,
-                              cfg.concepts)
-    C.validate_sets(sets)
+    sets = resolve_sets(cfg, sets)
     for cs in sets:
         for msg in cs.spec.inferred:
             note(msg)
-    rules = MapRules(**cfg.map_rules)
+
+    def prepare() -> str:
+        check_out_folder(out, force=force, what=what)
+        return cfg.identity({s.domain: s.hash for s in sets}, lm.identity if lm is not None else identify(cfg.model))
+
+    identity = parallel.on_main(prepare)
     if lm is None:
         check_context(cfg, sets, note)
-    parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
+    note(f"{what}: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
+    lock = RunLock(out, wait=wait, note=note) if parallel.is_main() else nullcontext()
+    parallel.on_main(lock.__enter__, share=False)
+    try:
+        yield sets, identity
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def run(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False, lm=None,
+        sets=None) -> dict:
+    """Execute the run into ``out``; returns a summary. Under torchrun (``medmap.parallel.init()``
+    called) every rank calls this; rank 0 checks the folder, holds its lock and writes. ``lm`` (an
+    already loaded model) and ``sets`` (concept sets already read) replace what ``cfg.model`` and
+    ``cfg.domains`` / ``cfg.concepts`` name. Nothing is written before :func:`session`'s checks pass.
+    A run whose inputs are those of the folder's finished run only says so; otherwise the outputs of the
+    earlier run are removed first, and the cache recomputes what the change affects."""
+    from medmap import parallel
+
+    with session(cfg, out, note, force=force, wait=wait, lm=lm, sets=sets) as (sets, identity):
+        if parallel.on_main(lambda: finished(out, identity)):  # rank 0 decides for every rank
+            return {"status": "already finished", "out": str(out)}
+        return _run(cfg, Path(out), sets, progress, note, lm)
+
+
+def analyze(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False):
+    """The techniques alone (``medmap analyze``): ``scores.csv`` and the embeddings in ``out``, no map or
+    report. Returns the scores."""
+    from medmap import parallel
+    from medmap.analyses.runner import analyze as run_analyses
+    from medmap.store import Cache, write_json
+
+    with session(cfg, out, note, force=force, wait=wait) as (sets, _):
+        parallel.on_main(lambda: write_json(Path(out) / "config.json", cfg.to_dict()), share=False)
+        lm = load_model_for_rank(cfg, note)
+        cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
+        scores = run_analyses(lm, sets, list(cfg.techniques), Path(out), cfg.analyze, progress=progress, cache=cache,
+                             note=note)
+        parallel.on_main(lambda: report_recomputed(cache, note), share=False)
+        return scores
+
+
+def capture(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = False, wait: bool = False) -> dict:
+    """Pooled activations of every layer for each concept set (``medmap capture``), exported as
+    ``out/<domain>/activations.safetensors`` with a manifest. Returns domain -> shape."""
+    from medmap import parallel
+    from medmap.analyses.runner import capture_acts
+    from medmap.capture.cached import export_capture
+    from medmap.store import Cache
+
+    shapes = {}
+    with session(cfg, out, note, force=force, wait=wait, what="capture folder") as (sets, _):
+        lm = load_model_for_rank(cfg, note)
+        cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
+        for cs in sets:
+            with progress(f"capture {cs.domain}", len(cs)) as adv:
+                acts = capture_acts(lm, cs, cache, pooling=cfg.analyze.pooling,
+                                    batch_size=cfg.analyze.capture_batch_size, progress=adv)
+            if parallel.is_main():
+                export_capture(Path(out) / cs.domain, lm, cs, acts, cfg.analyze.pooling)
+            shapes[cs.domain] = tuple(acts.shape)
+        parallel.on_main(lambda: report_recomputed(cache, note), share=False)
+    return shapes
+
+
+def report_recomputed(cache, note) -> None:
+    """Say which cache entries were found corrupted or stale and recomputed, and why."""
+    for r in cache.rejected:
+        note(f"recomputed {r['path']}: {r['reason']}")
+
+
+def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
+    import time
+
+    from medmap import parallel
+    from medmap.analyses.runner import analyze
+    from medmap.store import Cache, provenance, write_json
+    from medmap.store.runfolder import clear_outputs
+    from medmap.store.schema import RESULTS_VERSION
+
+    def start() -> None:
+        removed = clear_outputs(out)
+        if removed and (out / "cache").is_dir():
+            note(f"{out}: outputs of an earlier run removed ({', '.join(removed)}); the cache keeps what still applies")
+        write_json(out / "config.json", cfg.to_dict())
+
+    parallel.on_main(start, share=False)
     timings: dict[str, float] = {}
     t0 = time.time()
     lm = lm if lm is not None else load_model_for_rank(cfg, note)
     timings["load_model"] = time.time() - t0
+    hashes = {s.domain: s.hash for s in sets}
+    identity = cfg.identity(hashes, lm.identity)
     parallel.on_main(lambda: write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
         seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s),
-                                                "spec": s.spec.to_dict()} for s in sets}, config_digest=cfg.digest(), ranks=parallel.world_size())),
-        share=False)
+                                                "spec": s.spec.to_dict()} for s in sets}, config_digest=cfg.digest(), run_identity=identity,
+        results_version=RESULTS_VERSION, ranks=parallel.world_size())), share=False)
 
     t = time.time()
     cache = Cache(Path(cfg.cache) if cfg.cache else out / "cache")
@@ -280,11 +238,12 @@ def run(cfg: RunConfig, out: Path, progress, note=print, *, lm=None, sets=None) 
                                 reference=reference)
         timings["robustness"] = time.time() - t
     primary = primary_overrides(cfg, sets)
-    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, rules, timings, t0, note, variants, primary))
+    return parallel.on_main(lambda: _finish(cfg, out, scores, lm, timings, t0, note, identity, cache, variants,
+                                            primary))
 
 
-def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: float, note, variants=None,
-            primary=None) -> dict:
+def _finish(cfg: RunConfig, out: Path, scores, lm, timings: dict, t0: float, note, identity: str, cache,
+            variants=None, primary=None) -> dict:
     """Map, findings, figures, report and DONE.json (rank 0 only under torchrun)."""
     import time
 
@@ -292,28 +251,62 @@ def _finish(cfg: RunConfig, out: Path, scores, lm, rules, timings: dict, t0: flo
     from medmap.maps import build_map
     from medmap.store import write_json
 
+    report_recomputed(cache, note)
     t = time.time()
-    kmap = build_map(scores, rules, primary)
+    kmap = build_map(scores, cfg.rules, primary)
     kmap.save(out)
     write_json(out / "findings.json", findings(scores, lm.name))
     timings["map_findings"] = time.time() - t
     if variants is not None:
         t = time.time()
-        measure_robustness(cfg, kmap, variants, rules, primary).save(out)
+        measure_robustness(cfg, kmap, variants, cfg.rules, primary).save(out)
         timings["robustness"] += time.time() - t
-    else:  # left by an earlier run of this folder with --seeds or --paraphrases
-        for name in ("robustness.json", "robustness.csv"):
-            (out / name).unlink(missing_ok=True)
     t = time.time()
     try:
-        from medmap.report import build_report, write_figures
+        from medmap.report import build_report
 
-        write_figures(out)
-        build_report(out)
+        build_report(out)  # draws every figure once, saves it under figures/ and embeds it
     except ImportError as e:
         note(f"report skipped: {e} (install medmap[plot])")
     timings["report"] = time.time() - t
     timings["total"] = time.time() - t0
     write_json(out / "timings.json", timings)
-    write_json(out / "DONE.json", {"config_digest": cfg.digest(), "timings": timings})
-    return {"status": "finished", "out": str(out), "timings": timings}
+    write_json(out / "DONE.json", {"config_digest": cfg.digest(), "run_identity": identity,
+                                   "recomputed": list(cache.rejected), "timings": timings})
+    return {"status": "finished", "out": str(out), "timings": timings, "recomputed": list(cache.rejected)}
+
+
+def rebuild_report(run_dir: Path, note=print, *, wait: bool = False) -> Path:
+    """Figures and ``report.html`` of a finished run folder, again (no model needed): every file is checked
+    against its schema before anything is written, and the folder is locked meanwhile."""
+    from medmap.errors import MedmapError
+    from medmap.report import build_report
+    from medmap.report.data import load_run
+    from medmap.store.runfolder import RunLock, is_medmap_folder
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MedmapError(f"{run_dir}: no such run folder")
+    if not (run_dir / "scores.csv").is_file() or not is_medmap_folder(run_dir):
+        raise MedmapError(f"{run_dir}: not a medmap run folder (no scores.csv); name the folder `medmap run` wrote")
+    load_run(run_dir)
+    with RunLock(run_dir, wait=wait, note=note):
+        return build_report(run_dir)  # draws and saves every figure once
+
+
+def compare(run_dirs, out: Path, note=print, *, force: bool = False, wait: bool = False) -> Path:
+    """The comparison report of finished run folders (``out/compare.html``): each run's files checked
+    against their schemas, ``out`` checked and locked before anything is written."""
+    from medmap.errors import MedmapError
+    from medmap.report import build_compare_report
+    from medmap.report.data import load_run
+    from medmap.store.runfolder import RunLock, check_out_folder
+
+    for d in run_dirs:
+        if Path(d).resolve() == Path(out).resolve():
+            raise MedmapError(f"--out {out}: is one of the runs compared; name a folder of its own")
+        if load_run(d).scores is None:
+            raise MedmapError(f"{d}: not a medmap run folder (no scores.csv); compare needs finished runs")
+    check_out_folder(out, force, "comparison folder")
+    with RunLock(out, wait=wait, note=note):
+        return build_compare_report(run_dirs, out)

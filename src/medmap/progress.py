@@ -21,9 +21,10 @@ def no_bars(description: str, total: int | None) -> ContextManager[Advance]:
     return nullcontext(lambda n=1: None)
 
 
-def rich_bars(console=None) -> Bars:
+def rich_bars(console=None, shown: Callable[[], bool] | None = None) -> Bars:
     """A bars factory drawing a rich bar per stage (elapsed and remaining time) on ``console`` (default: a
-    console on stderr; in Jupyter rich renders the bar in the cell's output)."""
+    console on stderr; in Jupyter rich renders the bar in the cell's output). ``shown()`` decides, when a
+    bar starts, whether it is drawn (default: always)."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
@@ -33,7 +34,8 @@ def rich_bars(console=None) -> Bars:
     @contextmanager
     def bars(description: str, total: int | None):
         with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as prog:
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+                      disable=shown is not None and not shown()) as prog:
             t = prog.add_task(description, total=total)
             yield lambda n=1: prog.advance(t, n)
 

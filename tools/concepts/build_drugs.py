@@ -1,374 +1,270 @@
 #!/usr/bin/env python3
-"""Build the drug concept set (src/medmap/concepts/data/drugs.jsonl).
+"""Build the drug concept set (src/medmap/concepts/data/drugs.jsonl) from drugs_table.py.
 
-Each drug carries two labels: its pharmacological class (`mechanism`) and the medical specialty
-of its main use (`specialty`). The table is built so that the two labelings cross: most classes
-span several specialties (beta blockers in cardiology and ophthalmology, opioid agonists in pain
-medicine, anesthesia, gastroenterology and psychiatry, sodium channel blockers in neurology,
-anesthesia and cardiology, ...) and most specialties hold several classes. Otherwise a
-silhouette "by mechanism" and "by specialty" could not be told apart.
+Each drug carries two metric labels, its pharmacological class (`mechanism`) and the medical
+specialty of its main use (`specialty`), plus two informational labels: `stem` (true when the
+name carries an INN stem of its class, so that its tokens can give the class away) and `atc` (the
+WHO ATC code of the main use). The table is built so that the two labelings cross: most classes
+span several specialties (beta blockers in cardiology and ophthalmology, sodium channel blockers
+in cardiology, neurology and anesthesia, prostaglandin analogues in ophthalmology,
+gastroenterology, urology and pulmonology, ...) and most specialties hold several classes.
 
-Drug names are WHO INNs (BNF names where the INN is unusual in English: hyoscine butylbromide).
-`source` gives the WHO ATC code of the drug in its main use. A drug was only included where its
-main use, and so its specialty, is clear; see SOURCES_progression_drugs_dosage.md for the
-judgement calls and the mechanism x specialty table.
-
-Templates (answer in brackets):
+Templates (answer in brackets; neutral templates ask nothing and carry no answer):
+    neutral        "Drug: X."                                                 -
+    neutral2       "The patient was started on X."                           -
+    neutral_brand  "Drug: <brand name>."  (drugs with a well-known brand)    -
     t0  "The drug X is mainly used in the medical specialty of"  [ specialty]
     t1  "Pharmacologically, the drug X belongs to the class of"  [ class, plural]
     t2  "The main indication for the drug X is"                  [ main indication]
+The map's geometry uses the neutral templates; the task templates carry the answers (saliency,
+lesioning, lens) and the patching pairs.
 
 Standard library only; output is byte-stable across runs and written atomically.
-Run:  python tools/concepts/build_drugs.py
+Run:  python tools/concepts/build_drugs.py [--out-dir DIR] [--table]
 """
 
 import collections
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
 import _common as common  # noqa: E402
+from drugs_table import CLASSES, DRUGS, SPECIALTIES  # noqa: E402
 
 DOMAIN = "drugs"
-OUT_PATH = str(common.out_path(DOMAIN))
+VERSION = 2  # bump with every change of the facts or templates (see the SOURCES note)
 
-# Pharmacological class (label) -> how the class is named as an answer (plural).
-CLASSES = {
-    "beta blocker": "beta blockers",
-    "ACE inhibitor": "ACE inhibitors",
-    "calcium channel blocker": "calcium channel blockers",
-    "statin": "statins",
-    "SSRI": "selective serotonin reuptake inhibitors",
-    "proton pump inhibitor": "proton pump inhibitors",
-    "corticosteroid": "corticosteroids",
-    "NSAID": "nonsteroidal anti-inflammatory drugs",
-    "opioid agonist": "opioid agonists",
-    "benzodiazepine": "benzodiazepines",
-    "H1 antihistamine": "antihistamines",
-    "DPP-4 inhibitor": "DPP-4 inhibitors",
-    "monoclonal antibody": "monoclonal antibodies",
-    "sodium channel blocker": "sodium channel blockers",
-    "dopamine agonist": "dopamine agonists",
-    "dopamine antagonist": "dopamine antagonists",
-    "antimuscarinic": "antimuscarinics",
-    "cholinesterase inhibitor": "cholinesterase inhibitors",
-    "beta-lactam antibiotic": "beta-lactam antibiotics",
-    "JAK inhibitor": "JAK inhibitors",
-    "azole antifungal": "azole antifungals",
+NEUTRAL = {
+    "neutral": "Drug: {name}.",
+    "neutral2": "The patient was started on {name}.",
+}
+BRAND = {"neutral_brand": "Drug: {name}."}
+TASKS = {
+    "t0": "The drug {name} is mainly used in the medical specialty of",
+    "t1": "Pharmacologically, the drug {name} belongs to the class of",
+    "t2": "The main indication for the drug {name} is",
 }
 
-SPECIALTIES = (
-    "cardiology", "psychiatry", "neurology", "gastroenterology", "rheumatology", "pulmonology",
-    "dermatology", "ophthalmology", "infectious diseases", "endocrinology", "oncology",
-    "anesthesia", "pain medicine", "urology", "allergy",
-)
+Drug = collections.namedtuple("Drug", "name mechanism specialty atc indication brand brand_region")
 
-# (drug, class, specialty of main use, WHO ATC code for that use, main indication)
-DRUGS = [
-    # --- cardiology ---
-    ("metoprolol", "beta blocker", "cardiology", "C07AB02", "hypertension"),
-    ("bisoprolol", "beta blocker", "cardiology", "C07AB07", "heart failure"),
-    ("carvedilol", "beta blocker", "cardiology", "C07AG02", "heart failure"),
-    ("ramipril", "ACE inhibitor", "cardiology", "C09AA05", "hypertension"),
-    ("lisinopril", "ACE inhibitor", "cardiology", "C09AA03", "hypertension"),
-    ("enalapril", "ACE inhibitor", "cardiology", "C09AA02", "hypertension"),
-    ("amlodipine", "calcium channel blocker", "cardiology", "C08CA01", "hypertension"),
-    ("diltiazem", "calcium channel blocker", "cardiology", "C08DB01", "angina"),
-    ("atorvastatin", "statin", "cardiology", "C10AA05", "hypercholesterolemia"),
-    ("simvastatin", "statin", "cardiology", "C10AA01", "hypercholesterolemia"),
-    ("rosuvastatin", "statin", "cardiology", "C10AA07", "hypercholesterolemia"),
-    ("flecainide", "sodium channel blocker", "cardiology", "C01BC04", "cardiac arrhythmias"),
-    ("propafenone", "sodium channel blocker", "cardiology", "C01BC03", "cardiac arrhythmias"),
-    ("evolocumab", "monoclonal antibody", "cardiology", "C10AX13", "hypercholesterolemia"),
-    ("alirocumab", "monoclonal antibody", "cardiology", "C10AX14", "hypercholesterolemia"),
-    # --- psychiatry ---
-    ("fluoxetine", "SSRI", "psychiatry", "N06AB03", "depression"),
-    ("sertraline", "SSRI", "psychiatry", "N06AB06", "depression"),
-    ("citalopram", "SSRI", "psychiatry", "N06AB04", "depression"),
-    ("escitalopram", "SSRI", "psychiatry", "N06AB10", "depression"),
-    ("alprazolam", "benzodiazepine", "psychiatry", "N05BA12", "anxiety"),
-    ("oxazepam", "benzodiazepine", "psychiatry", "N05BA04", "anxiety"),
-    ("chlordiazepoxide", "benzodiazepine", "psychiatry", "N05BA02", "alcohol withdrawal"),
-    ("haloperidol", "dopamine antagonist", "psychiatry", "N05AD01", "schizophrenia"),
-    ("chlorpromazine", "dopamine antagonist", "psychiatry", "N05AA01", "schizophrenia"),
-    ("methadone", "opioid agonist", "psychiatry", "N07BC02", "opioid dependence"),
-    # --- neurology ---
-    ("nimodipine", "calcium channel blocker", "neurology", "C08CA06",
-     "subarachnoid hemorrhage"),
-    ("carbamazepine", "sodium channel blocker", "neurology", "N03AF01", "epilepsy"),
-    ("phenytoin", "sodium channel blocker", "neurology", "N03AB02", "epilepsy"),
-    ("lacosamide", "sodium channel blocker", "neurology", "N03AX18", "epilepsy"),
-    ("oxcarbazepine", "sodium channel blocker", "neurology", "N03AF02", "epilepsy"),
-    ("clobazam", "benzodiazepine", "neurology", "N05BA09", "epilepsy"),
-    ("pramipexole", "dopamine agonist", "neurology", "N04BC05", "Parkinson's disease"),
-    ("ropinirole", "dopamine agonist", "neurology", "N04BC04", "Parkinson's disease"),
-    ("trihexyphenidyl", "antimuscarinic", "neurology", "N04AA01", "parkinsonism"),
-    ("donepezil", "cholinesterase inhibitor", "neurology", "N06DA02", "Alzheimer's disease"),
-    ("rivastigmine", "cholinesterase inhibitor", "neurology", "N06DA03",
-     "Alzheimer's disease"),
-    ("pyridostigmine", "cholinesterase inhibitor", "neurology", "N07AA02",
-     "myasthenia gravis"),
-    ("erenumab", "monoclonal antibody", "neurology", "N02CD01", "migraine prevention"),
-    ("natalizumab", "monoclonal antibody", "neurology", "L04AG03", "multiple sclerosis"),
-    ("ocrelizumab", "monoclonal antibody", "neurology", "L04AG08", "multiple sclerosis"),
-    # --- gastroenterology ---
-    ("omeprazole", "proton pump inhibitor", "gastroenterology", "A02BC01",
-     "gastroesophageal reflux disease"),
-    ("lansoprazole", "proton pump inhibitor", "gastroenterology", "A02BC03",
-     "gastroesophageal reflux disease"),
-    ("pantoprazole", "proton pump inhibitor", "gastroenterology", "A02BC02",
-     "gastroesophageal reflux disease"),
-    ("esomeprazole", "proton pump inhibitor", "gastroenterology", "A02BC05",
-     "gastroesophageal reflux disease"),
-    ("loperamide", "opioid agonist", "gastroenterology", "A07DA03", "diarrhea"),
-    ("metoclopramide", "dopamine antagonist", "gastroenterology", "A03FA01",
-     "nausea and vomiting"),
-    ("domperidone", "dopamine antagonist", "gastroenterology", "A03FA03",
-     "nausea and vomiting"),
-    ("hyoscine butylbromide", "antimuscarinic", "gastroenterology", "A03BB01",
-     "abdominal cramps"),
-    ("vedolizumab", "monoclonal antibody", "gastroenterology", "L04AG05",
-     "ulcerative colitis"),
-    # --- rheumatology ---
-    ("celecoxib", "NSAID", "rheumatology", "M01AH01", "osteoarthritis"),
-    ("etoricoxib", "NSAID", "rheumatology", "M01AH05", "osteoarthritis"),
-    ("indometacin", "NSAID", "rheumatology", "M01AB01", "arthritis"),
-    ("tocilizumab", "monoclonal antibody", "rheumatology", "L04AC07", "rheumatoid arthritis"),
-    ("sarilumab", "monoclonal antibody", "rheumatology", "L04AC14", "rheumatoid arthritis"),
-    ("tofacitinib", "JAK inhibitor", "rheumatology", "L04AF01", "rheumatoid arthritis"),
-    ("baricitinib", "JAK inhibitor", "rheumatology", "L04AF02", "rheumatoid arthritis"),
-    # --- pulmonology ---
-    ("beclometasone", "corticosteroid", "pulmonology", "R03BA01", "asthma"),
-    ("ciclesonide", "corticosteroid", "pulmonology", "R03BA08", "asthma"),
-    ("omalizumab", "monoclonal antibody", "pulmonology", "R03DX05", "allergic asthma"),
-    ("mepolizumab", "monoclonal antibody", "pulmonology", "R03DX09", "eosinophilic asthma"),
-    ("benralizumab", "monoclonal antibody", "pulmonology", "R03DX10", "eosinophilic asthma"),
-    ("tiotropium", "antimuscarinic", "pulmonology", "R03BB04", "COPD"),
-    ("ipratropium", "antimuscarinic", "pulmonology", "R03BB01", "COPD"),
-    ("umeclidinium", "antimuscarinic", "pulmonology", "R03BB07", "COPD"),
-    # --- dermatology ---
-    ("clobetasol", "corticosteroid", "dermatology", "D07AD01", "psoriasis and eczema"),
-    ("dupilumab", "monoclonal antibody", "dermatology", "D11AH05", "atopic dermatitis"),
-    ("tralokinumab", "monoclonal antibody", "dermatology", "D11AH07", "atopic dermatitis"),
-    ("abrocitinib", "JAK inhibitor", "dermatology", "D11AH08", "atopic dermatitis"),
-    ("clotrimazole", "azole antifungal", "dermatology", "D01AC01", "fungal skin infections"),
-    ("econazole", "azole antifungal", "dermatology", "D01AC03", "fungal skin infections"),
-    # --- ophthalmology ---
-    ("timolol", "beta blocker", "ophthalmology", "S01ED01", "glaucoma"),
-    ("levobunolol", "beta blocker", "ophthalmology", "S01ED03", "glaucoma"),
-    ("carteolol", "beta blocker", "ophthalmology", "S01ED05", "glaucoma"),
-    ("nepafenac", "NSAID", "ophthalmology", "S01BC10", "inflammation after cataract surgery"),
-    ("bromfenac", "NSAID", "ophthalmology", "S01BC11", "inflammation after cataract surgery"),
-    ("olopatadine", "H1 antihistamine", "ophthalmology", "S01GX09",
-     "allergic conjunctivitis"),
-    ("ranibizumab", "monoclonal antibody", "ophthalmology", "S01LA04",
-     "wet age-related macular degeneration"),
-    ("tropicamide", "antimuscarinic", "ophthalmology", "S01FA06", "pupil dilation"),
-    ("cyclopentolate", "antimuscarinic", "ophthalmology", "S01FA04", "pupil dilation"),
-    # --- infectious diseases ---
-    ("amoxicillin", "beta-lactam antibiotic", "infectious diseases", "J01CA04",
-     "bacterial infections"),
-    ("flucloxacillin", "beta-lactam antibiotic", "infectious diseases", "J01CF05",
-     "staphylococcal infections"),
-    ("ceftriaxone", "beta-lactam antibiotic", "infectious diseases", "J01DD04",
-     "serious bacterial infections"),
-    ("meropenem", "beta-lactam antibiotic", "infectious diseases", "J01DH02",
-     "serious bacterial infections"),
-    ("fluconazole", "azole antifungal", "infectious diseases", "J02AC01", "candidiasis"),
-    ("voriconazole", "azole antifungal", "infectious diseases", "J02AC03",
-     "invasive aspergillosis"),
-    ("palivizumab", "monoclonal antibody", "infectious diseases", "J06BD01",
-     "prevention of RSV infection"),
-    # --- endocrinology ---
-    ("sitagliptin", "DPP-4 inhibitor", "endocrinology", "A10BH01", "type 2 diabetes"),
-    ("linagliptin", "DPP-4 inhibitor", "endocrinology", "A10BH05", "type 2 diabetes"),
-    ("saxagliptin", "DPP-4 inhibitor", "endocrinology", "A10BH03", "type 2 diabetes"),
-    ("alogliptin", "DPP-4 inhibitor", "endocrinology", "A10BH04", "type 2 diabetes"),
-    ("fludrocortisone", "corticosteroid", "endocrinology", "H02AA02",
-     "adrenal insufficiency"),
-    ("cabergoline", "dopamine agonist", "endocrinology", "G02CB03", "hyperprolactinemia"),
-    ("quinagolide", "dopamine agonist", "endocrinology", "G02CB04", "hyperprolactinemia"),
-    # --- oncology ---
-    ("trastuzumab", "monoclonal antibody", "oncology", "L01FD01",
-     "HER2-positive breast cancer"),
-    ("bevacizumab", "monoclonal antibody", "oncology", "L01FG01", "colorectal cancer"),
-    ("pembrolizumab", "monoclonal antibody", "oncology", "L01FF02",
-     "melanoma and lung cancer"),
-    ("nivolumab", "monoclonal antibody", "oncology", "L01FF01", "melanoma and lung cancer"),
-    ("cetuximab", "monoclonal antibody", "oncology", "L01FE01", "colorectal cancer"),
-    ("ruxolitinib", "JAK inhibitor", "oncology", "L01EJ01", "myelofibrosis"),
-    # --- anesthesia ---
-    ("remifentanil", "opioid agonist", "anesthesia", "N01AH06",
-     "analgesia during general anesthesia"),
-    ("sufentanil", "opioid agonist", "anesthesia", "N01AH03",
-     "analgesia during general anesthesia"),
-    ("midazolam", "benzodiazepine", "anesthesia", "N05CD08", "sedation"),
-    ("remimazolam", "benzodiazepine", "anesthesia", "N05CD14", "procedural sedation"),
-    ("lidocaine", "sodium channel blocker", "anesthesia", "N01BB02", "local anesthesia"),
-    ("bupivacaine", "sodium channel blocker", "anesthesia", "N01BB01", "regional anesthesia"),
-    ("ropivacaine", "sodium channel blocker", "anesthesia", "N01BB09", "regional anesthesia"),
-    ("neostigmine", "cholinesterase inhibitor", "anesthesia", "N07AA01",
-     "reversal of neuromuscular blockade"),
-    ("droperidol", "dopamine antagonist", "anesthesia", "N05AD08",
-     "postoperative nausea and vomiting"),
-    # --- pain medicine ---
-    ("morphine", "opioid agonist", "pain medicine", "N02AA01", "severe pain"),
-    ("oxycodone", "opioid agonist", "pain medicine", "N02AA05", "severe pain"),
-    ("hydromorphone", "opioid agonist", "pain medicine", "N02AA03", "severe pain"),
-    ("ibuprofen", "NSAID", "pain medicine", "M01AE01", "pain"),
-    # --- urology ---
-    ("dapoxetine", "SSRI", "urology", "G04BX14", "premature ejaculation"),
-    ("oxybutynin", "antimuscarinic", "urology", "G04BD04", "overactive bladder"),
-    ("solifenacin", "antimuscarinic", "urology", "G04BD08", "overactive bladder"),
-    ("tolterodine", "antimuscarinic", "urology", "G04BD07", "overactive bladder"),
-    # --- allergy ---
-    ("cetirizine", "H1 antihistamine", "allergy", "R06AE07", "allergic rhinitis"),
-    ("loratadine", "H1 antihistamine", "allergy", "R06AX13", "allergic rhinitis"),
-    ("fexofenadine", "H1 antihistamine", "allergy", "R06AX26", "allergic rhinitis"),
-]
-
-TEMPLATES = {
-    "t0": "The drug {drug} is mainly used in the medical specialty of",
-    "t1": "Pharmacologically, the drug {drug} belongs to the class of",
-    "t2": "The main indication for the drug {drug} is",
-}
-
-# Activation-patching pairs: (template, clean drug, corrupted drug).
+# Activation-patching pairs: (template, clean drug, corrupted drug); only the drug name changes.
 # t0 pairs keep the class and change the specialty; t1 pairs keep the specialty and change the
-# class. Every pair has drug names of equal SmolLM2-135M token count and answers whose first
-# tokens differ (see SOURCES_progression_drugs_dosage.md).
+# class. Both prompts have the same number of tokens under the SmolLM2 and Gemma 3 tokenizers and
+# the two answers differ in their first token under both (tools/concepts/check_tokens.py); see
+# the SOURCES note for how the pairs were chosen.
 PAIRS = [
     # t0: same class, different specialty
-    ("t0", "timolol", "carvedilol"), ("t0", "carteolol", "metoprolol"),
-    ("t0", "nimodipine", "amlodipine"), ("t0", "clobetasol", "beclometasone"),
-    ("t0", "bromfenac", "celecoxib"), ("t0", "midazolam", "oxazepam"),
-    ("t0", "clobazam", "midazolam"), ("t0", "remimazolam", "alprazolam"),
-    ("t0", "olopatadine", "loratadine"), ("t0", "evolocumab", "erenumab"),
-    ("t0", "sarilumab", "nivolumab"), ("t0", "natalizumab", "omalizumab"),
-    ("t0", "dupilumab", "ranibizumab"), ("t0", "palivizumab", "trastuzumab"),
-    ("t0", "vedolizumab", "tocilizumab"), ("t0", "flecainide", "phenytoin"),
-    ("t0", "lidocaine", "lacosamide"), ("t0", "bupivacaine", "carbamazepine"),
-    ("t0", "quinagolide", "pramipexole"), ("t0", "domperidone", "haloperidol"),
-    ("t0", "droperidol", "domperidone"), ("t0", "tiotropium", "solifenacin"),
-    ("t0", "cyclopentolate", "ipratropium"), ("t0", "tolterodine", "cyclopentolate"),
-    ("t0", "neostigmine", "rivastigmine"), ("t0", "abrocitinib", "tofacitinib"),
-    ("t0", "clotrimazole", "fluconazole"), ("t0", "econazole", "voriconazole"),
+    ("t0", "pemetrexed", "trimethoprim"), ("t0", "clobetasol", "beclometasone"),
+    ("t0", "fludarabine", "valaciclovir"), ("t0", "gemcitabine", "valaciclovir"),
+    ("t0", "adalimumab", "infliximab"), ("t0", "brimonidine", "salmeterol"),
+    ("t0", "clobazam", "midazolam"), ("t0", "entecavir", "cytarabine"),
+    ("t0", "haloperidol", "droperidol"), ("t0", "bevacizumab", "aflibercept"),
+    ("t0", "fidaxomicin", "roxithromycin"), ("t0", "secukinumab", "mirikizumab"),
+    ("t0", "amlodipine", "nimodipine"), ("t0", "latanoprost", "misoprostol"),
+    ("t0", "loratadine", "olopatadine"), ("t0", "misoprostol", "epoprostenol"),
+    ("t0", "risankizumab", "mirikizumab"), ("t0", "loteprednol", "beclometasone"),
+    ("t0", "chlordiazepoxide", "remimazolam"), ("t0", "droperidol", "domperidone"),
+    ("t0", "abrocitinib", "tofacitinib"), ("t0", "olopatadine", "loratadine"),
+    ("t0", "midazolam", "clobazam"), ("t0", "rivastigmine", "neostigmine"),
+    ("t0", "infliximab", "golimumab"),
     # t1: same specialty, different class
-    ("t1", "metoprolol", "lisinopril"), ("t1", "diltiazem", "simvastatin"),
-    ("t1", "amlodipine", "atorvastatin"), ("t1", "flecainide", "bisoprolol"),
-    ("t1", "fluoxetine", "haloperidol"), ("t1", "oxazepam", "sertraline"),
-    ("t1", "phenytoin", "ropinirole"), ("t1", "carbamazepine", "pyridostigmine"),
-    ("t1", "donepezil", "lacosamide"), ("t1", "omeprazole", "domperidone"),
-    ("t1", "metoclopramide", "esomeprazole"), ("t1", "etoricoxib", "tofacitinib"),
-    ("t1", "ciclesonide", "tiotropium"), ("t1", "omalizumab", "ipratropium"),
-    ("t1", "dupilumab", "abrocitinib"), ("t1", "timolol", "tropicamide"),
-    ("t1", "nepafenac", "levobunolol"), ("t1", "amoxicillin", "fluconazole"),
-    ("t1", "sitagliptin", "quinagolide"), ("t1", "pembrolizumab", "ruxolitinib"),
-    ("t1", "remifentanil", "bupivacaine"), ("t1", "midazolam", "droperidol"),
-    ("t1", "morphine", "ibuprofen"), ("t1", "dapoxetine", "oxybutynin"),
-    ("t1", "clobetasol", "tralokinumab"),
+    ("t1", "amoxicillin", "albendazole"), ("t1", "azithromycin", "albendazole"),
+    ("t1", "enoxaparin", "fludarabine"), ("t1", "pravastatin", "irbesartan"),
+    ("t1", "furosemide", "prasugrel"), ("t1", "metoprolol", "prasugrel"),
+    ("t1", "alprazolam", "quetiapine"), ("t1", "ibuprofen", "morphine"),
+    ("t1", "dapoxetine", "vardenafil"), ("t1", "levofloxacin", "zidovudine"),
+    ("t1", "fluoxetine", "haloperidol"), ("t1", "besifloxacin", "bimatoprost"),
+    ("t1", "rabeprazole", "domperidone"), ("t1", "quetiapine", "duloxetine"),
+    ("t1", "tadalafil", "solifenacin"), ("t1", "dalteparin", "cytarabine"),
+    ("t1", "salbutamol", "tiotropium"), ("t1", "omeprazole", "entecavir"),
+    ("t1", "donepezil", "lacosamide"), ("t1", "levobunolol", "bimatoprost"),
+    ("t1", "loteprednol", "levobunolol"), ("t1", "gemcitabine", "pemetrexed"),
+    ("t1", "quinagolide", "dulaglutide"), ("t1", "rotigotine", "lacosamide"),
+    ("t1", "ciclesonide", "ipratropium"),
 ]
+
+
+def drugs():
+    return [Drug(*row) for row in DRUGS]
 
 
 def slug(name):
-    return name.replace(" ", "_").replace("-", "_")
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def answer_for(template, drug):
-    name, cls, specialty, atc, indication = drug
+def carries_stem(name, mechanism):
+    """Whether `name` contains one of the INN stems listed for its class (a leading "~" marks a
+    substem shared by the class's names rather than a WHO stem, and counts the same; a trailing
+    "-" marks a prefix stem, which must start the name)."""
+    low = name.lower()
+    for stem in CLASSES[mechanism][1]:
+        stem = stem.lstrip("~")
+        if low.startswith(stem[:-1]) if stem.endswith("-") else stem in low:
+            return True
+    return False
+
+
+def task_answer(template, d):
     if template == "t0":
-        return " " + specialty
+        return " " + d.specialty
     if template == "t1":
-        return " " + CLASSES[cls]
-    return " " + indication
+        return CLASSES[d.mechanism][0]
+    return " " + d.indication
 
 
 def build_items():
-    items = []
-    by_key = {}
-    for drug in DRUGS:
-        name, cls, specialty, atc, indication = drug
-        for template, frame in TEMPLATES.items():
-            item = common.make_item(DOMAIN, slug(name), template, frame.format(drug=name),
-                             answer_for(template, drug), {"mechanism": cls, "specialty": specialty},
-                             name, name, "WHO ATC %s; main indication: %s" % (atc, indication))
+    items, by_key = [], {}
+    for d in drugs():
+        key = slug(d.name)
+        base = "WHO ATC %s; main indication: %s" % (d.atc, d.indication)
+
+        def labels(name):
+            return {"mechanism": d.mechanism, "specialty": d.specialty,
+                    "stem": carries_stem(name, d.mechanism), "atc": d.atc}
+
+        for template, frame in NEUTRAL.items():
+            item = common.make_item(DOMAIN, key, template, frame.format(name=d.name), None,
+                                    labels(d.name), d.name, d.name, base)
+            item.pop("answer", None)
             items.append(item)
-            by_key[(template, name)] = item
+        if d.brand:
+            for template, frame in BRAND.items():
+                item = common.make_item(
+                    DOMAIN, key, template, frame.format(name=d.brand), None, labels(d.brand),
+                    d.name, d.brand,
+                    "%s; brand %s (%s, %s)" % (base, d.brand, d.brand_region,
+                                               "Drugs@FDA" if d.brand_region == "US" else "BNF/eMC"))
+                item.pop("answer", None)
+                items.append(item)
+        for template, frame in TASKS.items():
+            item = common.make_item(DOMAIN, key, template, frame.format(name=d.name),
+                                    task_answer(template, d), labels(d.name), d.name, d.name, base)
+            items.append(item)
+            by_key[(template, d.name)] = item
     common.attach_pairs(by_key, (((t, clean), (t, corrupt)) for t, clean, corrupt in PAIRS))
     return items
 
 
-def contingency(drugs=DRUGS):
-    """mechanism -> specialty -> count."""
+# ---------------------------------------------------------------------------------------------
+# Tables for the SOURCES note
+# ---------------------------------------------------------------------------------------------
+
+SHORT = {"cardiology": "cardio", "hematology": "heme", "psychiatry": "psych", "neurology": "neuro",
+         "gastroenterology": "GI", "rheumatology": "rheum", "pulmonology": "pulm",
+         "dermatology": "derm", "ophthalmology": "ophth", "infectious disease": "ID",
+         "endocrinology": "endo", "oncology": "onc", "anesthesia": "anesth",
+         "pain medicine": "pain", "urology": "uro", "allergy": "allergy"}
+
+
+def contingency(rows=None):
+    """mechanism -> specialty -> number of drugs."""
     table = collections.OrderedDict((c, collections.Counter()) for c in CLASSES)
-    for name, cls, specialty, atc, indication in drugs:
-        table[cls][specialty] += 1
+    for d in rows if rows is not None else drugs():
+        table[d.mechanism][d.specialty] += 1
     return table
 
 
-def contingency_markdown(drugs=DRUGS):
-    """The mechanism x specialty table as Markdown (pasted into the SOURCES file)."""
-    table = contingency(drugs)
-    used = [s for s in SPECIALTIES if any(table[c][s] for c in table)]
-    short = {"cardiology": "cardio", "psychiatry": "psych", "neurology": "neuro",
-             "gastroenterology": "GI", "rheumatology": "rheum", "pulmonology": "pulm",
-             "dermatology": "derm", "ophthalmology": "ophth", "infectious diseases": "ID",
-             "endocrinology": "endo", "oncology": "onc", "anesthesia": "anesth",
-             "pain medicine": "pain", "urology": "uro", "allergy": "allergy"}
-    head = "| class \\ specialty | " + " | ".join(short[s] for s in used) + " | total |"
-    lines = [head, "|" + " --- |" * (len(used) + 2)]
+def contingency_markdown(rows=None):
+    """The mechanism x specialty table as Markdown (pasted into the SOURCES note)."""
+    rows = rows if rows is not None else drugs()
+    table = contingency(rows)
+    head = "| class \\ specialty | " + " | ".join(SHORT[s] for s in SPECIALTIES) + " | total |"
+    lines = [head, "|" + " --- |" * (len(SPECIALTIES) + 2)]
     for c in table:
-        row = [str(table[c][s]) if table[c][s] else "." for s in used]
-        lines.append("| %s | %s | %d |" % (c, " | ".join(row), sum(table[c].values())))
-    totals = [str(sum(table[c][s] for c in table)) for s in used]
-    lines.append("| total | %s | %d |" % (" | ".join(totals), len(drugs)))
+        cells = [str(table[c][s]) if table[c][s] else "." for s in SPECIALTIES]
+        lines.append("| %s | %s | %d |" % (c, " | ".join(cells), sum(table[c].values())))
+    totals = [str(sum(table[c][s] for c in table)) for s in SPECIALTIES]
+    lines.append("| total | %s | %d |" % (" | ".join(totals), len(rows)))
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
-# Self-check (runs every time the script runs, before anything is written).
+# Self-check (runs every time the script runs, before anything is written)
 # ---------------------------------------------------------------------------------------------
 
+def label_words():
+    """Every word of every mechanism and specialty label value and of every t1 answer (lower
+    case, at least three letters): none may occur in a neutral prompt outside the drug's name."""
+    words = set()
+    texts = list(CLASSES) + [a for a, _ in CLASSES.values()] + list(SPECIALTIES)
+    for text in texts:
+        words.update(w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3)
+    return words
+
+
 def self_check(items):
-    names = [d[0] for d in DRUGS]
+    ds = drugs()
+    names = [d.name for d in ds]
     assert len(names) == len(set(names)), "duplicate drug"
-    assert len(DRUGS) >= 80, "need at least 80 drugs"
-    for name, cls, specialty, atc, indication in DRUGS:
-        assert cls in CLASSES, cls
-        assert specialty in SPECIALTIES, specialty
-        assert len(atc) == 7 and atc[0].isalpha() and atc[1:3].isdigit(), atc
-        assert atc[3:5].isalpha() and atc[5:7].isdigit(), atc
-    table = contingency()
-    used_classes = [c for c in table if sum(table[c].values())]
-    used_specialties = {d[2] for d in DRUGS}
-    assert len(used_classes) >= 8 and len(used_specialties) >= 8
-    # the two labelings must cross: several classes in several specialties and vice versa
-    multi_specialty_classes = [c for c in table if len(+table[c]) >= 2]
-    assert len(multi_specialty_classes) >= 8, multi_specialty_classes
-    per_specialty = collections.defaultdict(set)
-    for name, cls, specialty, atc, indication in DRUGS:
-        per_specialty[specialty].add(cls)
-    assert sum(1 for s in per_specialty.values() if len(s) >= 2) >= 8
-    common.check_items(items, DOMAIN, distinct_first_word=True)
+    assert len(ds) >= 150, "need at least 150 drugs"
+    brands = [d.brand for d in ds if d.brand]
+    assert len(brands) == len(set(brands)), "duplicate brand"
+    for d in ds:
+        assert d.mechanism in CLASSES and d.specialty in SPECIALTIES, d.name
+        assert re.fullmatch(r"[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}", d.atc), d.atc
+        assert d.name == d.name.lower(), d.name
+        assert (d.brand is None) == (d.brand_region is None), d.name
+        assert d.brand_region in (None, "US", "UK"), d.name
+        assert d.brand is None or d.brand[0].isupper(), d.name
+    # every value of both labels has at least 5 drugs, and the two labelings cross
+    per_class = collections.Counter(d.mechanism for d in ds)
+    per_specialty = collections.Counter(d.specialty for d in ds)
+    assert set(per_class) == set(CLASSES) and min(per_class.values()) >= 5, per_class
+    assert set(per_specialty) == set(SPECIALTIES) and min(per_specialty.values()) >= 5
+    table = contingency(ds)
+    multi_specialty = [c for c in table if len(+table[c]) >= 2]
+    assert len(multi_specialty) >= len(CLASSES) // 2, multi_specialty
+    classes_per_specialty = collections.defaultdict(set)
+    for d in ds:
+        classes_per_specialty[d.specialty].add(d.mechanism)
+    assert sum(len(v) >= 3 for v in classes_per_specialty.values()) >= len(SPECIALTIES) - 2
+    # items
+    task_items = [it for it in items if not it["template"].startswith("neutral")]
+    common.check_items(task_items, DOMAIN, distinct_first_word=True)
+    common.check_unique_ids(items)
+    words = label_words()
     for it in items:
+        assert isinstance(it["labels"]["stem"], bool), it["id"]
+        assert it["prompt"].count(it["span"]) == 1, it["id"]
+        if it["template"].startswith("neutral"):
+            assert "answer" not in it and "pair" not in it, it["id"]
+            frame = it["prompt"].replace(it["span"], " ")
+            found = words & set(re.findall(r"[a-z0-9]+", frame.lower()))
+            assert not found, (it["id"], found)
         if "pair" in it:
-            # only the drug name changes
             assert common.corrupted_span(it) in names, it["id"]
-    common.check_templates_per_concept(items, 3, "drug")
-    n_pairs = common.count_pairs(items, 25)
+    common.check_templates_per_concept(items, 5, "drug")
+    n_pairs = common.count_pairs(items, 40)
     assert len({(t, c) for t, c, _ in PAIRS}) == len(PAIRS), "one pair per item"
+    by_name = {d.name: d for d in ds}
+    for t, clean, corrupt in PAIRS:
+        a, b = by_name[clean], by_name[corrupt]
+        if t == "t0":
+            assert a.mechanism == b.mechanism and a.specialty != b.specialty, (clean, corrupt)
+        else:
+            assert t == "t1" and a.specialty == b.specialty and a.mechanism != b.mechanism
     return n_pairs
 
 
-def main():
+def out_dir(argv):
+    """The folder given by --out-dir (default: the package's data folder)."""
+    if "--out-dir" in argv:
+        return argv[argv.index("--out-dir") + 1]
+    return str(common.DATA_DIR)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     items = build_items()
     n_pairs = self_check(items)
-    common.write_jsonl(OUT_PATH, items)
-    if "--table" in sys.argv:
+    path = os.path.join(out_dir(argv), DOMAIN + ".jsonl")
+    common.write_jsonl(path, items)
+    if "--table" in argv:
         print(contingency_markdown())
-    print("wrote %d items (%d drugs x %d templates, %d classes, %d specialties, %d pairs) to %s"
-          % (len(items), len(DRUGS), len(TEMPLATES), len({d[1] for d in DRUGS}),
-             len({d[2] for d in DRUGS}), n_pairs, os.path.relpath(OUT_PATH)), file=sys.stderr)
+    print("wrote %d items (%d drugs, %d with a brand; %d classes, %d specialties; %d pairs) to %s"
+          % (len(items), len(DRUGS), sum(1 for d in DRUGS if d[5]), len(CLASSES),
+             len(SPECIALTIES), n_pairs, path), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,42 +7,47 @@ out of device memory is halved inside the unit (``medmap.capture.oom``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from medmap import parallel
 from medmap.analyses.stats import frame, mean_ci, per_unit_curves
 from medmap.capture.lesion import lesion_sweep
 from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
-from medmap.capture.saliency import finish, layer_gradient_sums
+from medmap.capture.saliency import STATS, finish, layer_gradient_sums
+from medmap.errors import NumericalError
+from medmap.options import MAX_SEED, Float, Int, options
 
 
-@dataclass(frozen=True)
+@options(name="causal")
 class CausalOptions:
-    saliency_stat: str = "mean_abs"
+    saliency_stat: Literal[STATS] = "mean_abs"
     """mean_abs (mean |g|), l2 (RMS gradient), grad_x_weight (mean |g*w|)."""
-    saliency_group: int = 8
+    saliency_group: Int = Field(8, ge=1)
     """Items per group (one backward pass; parts with summed gradients when it does not fit in memory);
     the CI is a bootstrap over these groups."""
-    batch_size: int = 16
+    batch_size: Int = Field(16, ge=1)
     """Items per forward pass for lesioning, and pairs per patching step."""
-    max_items: int = 48
+    max_items: Int = Field(48, ge=0)
     """At most this many answered items per domain for saliency and lesioning (seeded sample; 0 = all)."""
-    max_pairs: int = 40
+    max_pairs: Int = Field(40, ge=0)
     """At most this many patching pairs per domain (seeded sample; 0 = all)."""
-    patch_positions: str = "last"
+    patch_positions: Literal["last", "all", "differ"] = "last"
     """last (fast path), all, or differ (needs equal token lengths)."""
-    per_position: int = 0
+    per_position: Int = Field(0, ge=0)
     """Also patch single positions: the last prompt token and the k-1 before it (layer x position grid,
     metrics ``recovery.pos-<offset>``; pairs of equal token length only). 0 = off."""
-    min_gap: float = 0.1
-    """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats)."""
-    n_boot: int = 200
-    """Bootstrap resamples."""
-    seed: int = 0
+    min_gap: Float = 0.1
+    """A pair is usable when LD_clean > 0 and LD_clean - LD_corrupted > min_gap (nats; any finite number,
+    a negative one keeps pairs whose runs barely differ, as tests do)."""
+    n_boot: Int = Field(200, ge=0)
+    """Bootstrap resamples (below 2: no intervals)."""
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
+    """Seed of the item and pair samples and of the bootstrap."""
 
 
 def sample(items: list, k: int, seed: int) -> list:
@@ -76,7 +81,8 @@ def saliency(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
     arr = np.stack(per_group) if per_group else np.zeros((0, lm.n_layers, 3))
     if arr.size and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise FloatingPointError(f"non-finite gradient at decoder layer {bad[1]} in domain '{cs.domain}'")
+        raise NumericalError(f"saliency: non-finite gradient at decoder layer {bad[1]} in domain '{cs.domain}' of "
+                             f"'{lm.name}' (an overflow in a low-precision dtype? try --dtype float32)")
     rows = []
     for k, part in enumerate(("attention", "mlp", "both")):
         rows += per_unit_curves(arr[:, :, k], f"{o.saliency_stat}.{part}", o.n_boot, o.seed)

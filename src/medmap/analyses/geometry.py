@@ -9,53 +9,55 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from multiprocessing import get_context
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses.stats import bootstrap_ci, frame
 from medmap.errors import ConfigError
-
-@dataclass(frozen=True)
-class GeometryOptions:
-    n_neighbors: int = 15
-    """UMAP n_neighbors (capped at items - 1)."""
-    min_dist: float = 0.1
-    """UMAP min_dist."""
-    umap_metric: str = "euclidean"
-    """UMAP input metric."""
-    n_epochs: int = 200
-    """UMAP optimisation epochs."""
-    metric_dims: int = 30
-    """Dimension of the UMAP embedding the metrics are computed in (the paper: 30)."""
-    pca_dims: int = 50
-    """PCA to this many dimensions before UMAP and for raw-space R^2 (0 = no PCA)."""
-    n_boot: int = 30
-    """Bootstrap resamples for confidence intervals."""
-    knn_k: int = 5
-    """k of the k-NN label accuracy."""
-    anisotropy_k: int = 20
-    """Neighbours for local anisotropy (the paper: 20)."""
-    collapse_ratio: float = 0.5
-    """A layer is flagged as collapsed when its effective rank is below this fraction of the median
-    effective rank of the 3 layers on each side."""
-    workers: int = 0
-    """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4; under torchrun the CPUs
-    are shared by the ranks of a machine)."""
-    seed: int = 0
-    """Seed of UMAP and of the bootstrap."""
-    backend: str = "umap-learn"
-    """UMAP implementation: umap-learn (CPU), cuml (RAPIDS cuML on a CUDA GPU), or auto (cuML when it
-    can be imported, else umap-learn)."""
-
-    def __post_init__(self):
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"geometry backend '{self.backend}' is not one of {', '.join(BACKENDS)}")
-
+from medmap.options import MAX_SEED, Float, Int, options
+from medmap.parallel import die_with_parent
 
 BACKENDS = ("umap-learn", "cuml", "auto")
+UMAP_METRICS = ("euclidean", "manhattan", "chebyshev", "canberra", "braycurtis", "cosine", "correlation")
+"""Input metrics of UMAP offered for activations (umap-learn and cuML both have them)."""
+
+
+@options(name="geometry")
+class GeometryOptions:
+    n_neighbors: Int = Field(15, ge=2)
+    """UMAP n_neighbors (capped at items - 1)."""
+    min_dist: Float = Field(0.1, ge=0, le=1)
+    """UMAP min_dist (at most UMAP's spread, 1)."""
+    umap_metric: Literal[UMAP_METRICS] = "euclidean"
+    """UMAP input metric."""
+    n_epochs: Int = Field(200, ge=1)
+    """UMAP optimisation epochs."""
+    metric_dims: Int = Field(30, ge=1)
+    """Dimension of the UMAP embedding the metrics are computed in (the paper: 30)."""
+    pca_dims: Int = Field(50, ge=0)
+    """PCA to this many dimensions before UMAP and for raw-space R^2 (0 = no PCA)."""
+    n_boot: Int = Field(30, ge=0)
+    """Bootstrap resamples for confidence intervals (below 2: no intervals)."""
+    knn_k: Int = Field(5, ge=1)
+    """k of the k-NN label accuracy."""
+    anisotropy_k: Int = Field(20, ge=2)
+    """Neighbours for local anisotropy (the paper: 20)."""
+    collapse_ratio: Float = Field(0.5, ge=0, le=1)
+    """A layer is flagged as collapsed when its effective rank is below this fraction of the median
+    effective rank of the 3 layers on each side."""
+    workers: Int = Field(0, ge=0)
+    """Worker processes for the per-layer UMAP (0 = number of CPUs, at most 4; under torchrun the CPUs
+    are shared by the ranks of a machine)."""
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
+    """Seed of UMAP and of the bootstrap."""
+    backend: Literal[BACKENDS] = "umap-learn"
+    """UMAP implementation: umap-learn (CPU), cuml (RAPIDS cuML on a CUDA GPU), or auto (cuML when it
+    can be imported, else umap-learn)."""
 
 
 def cuml_available() -> bool:
@@ -248,7 +250,8 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
         workers = 1  # one process on the GPU: cuML parallelises each layer itself
     out = []
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
             for res in ex.map(_job, jobs):
                 out.append(res)
                 if on_layer:

@@ -24,58 +24,80 @@ import os
 import re
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Annotated, Callable, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from medmap.analyses.causal import sample
 from medmap.analyses.stats import frame, per_unit_curves
 from medmap.capture.generate import generate_lesioned
 from medmap.errors import ConfigError, MedmapError
+from medmap.options import MAX_SEED, Float, Int, Str, options
 
 KINDS = ("none", "local", "openai")
 
 
-@dataclass(frozen=True)
+@options(name="judge")
 class JudgeOptions:
-    kind: str = "none"
+    kind: Literal[KINDS] = "none"
     """none (the default: no judge, nothing is called), local (a medmap model judges) or openai (an
     OpenAI-compatible chat-completions endpoint judges)."""
-    model: str | None = None
+    model: Str | None = None
     """For local: the judge model's medmap spec (loaded with ``medmap.models.load_model``); for openai:
     the model name sent to the endpoint."""
-    url: str | None = None
+    url: Str | None = None
     """For openai: the endpoint's base URL, e.g. http://localhost:8000/v1 (``/chat/completions`` is
-    appended). Required; there is no built-in default endpoint."""
-    api_key_env: str = "OPENAI_API_KEY"
+    appended). Required; there is no built-in default endpoint. Never with a user name or password in
+    it (``user:key@host``): the key comes from the environment only (``api_key_env``)."""
+    api_key_env: Str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (sent as ``Authorization: Bearer``).
     The key itself never goes into configuration files or outputs; unset = no header."""
-    max_items: int = 16
+    max_items: Int = Field(16, ge=0)
     """At most this many answered items per domain are judged (seeded sample; 0 = all)."""
-    layers: tuple[int, ...] | None = None
+    layers: tuple[Annotated[Int, Field(ge=0)], ...] | None = None
     """Decoder layers to lesion one at a time; None = all. Each costs one generation per item and one
     judge call per item."""
-    max_new_tokens: int = 32
+    max_new_tokens: Int = Field(32, ge=1)
     """Tokens generated for each intact and lesioned answer (greedy)."""
-    timeout_s: float = 60
+    timeout_s: Float = Field(60, gt=0)
     """For openai: seconds to wait for one judge reply before giving up with an error."""
-    seed: int = 0
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the item sample and of the bootstrap."""
-    n_boot: int = 200
+    n_boot: Int = Field(200, ge=0)
     """Bootstrap resamples for the CI of the mean judge score (over items)."""
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"judge kind '{self.kind}' is not one of {', '.join(KINDS)}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"judge max_new_tokens must be at least 1, not {self.max_new_tokens}")
-        if self.timeout_s <= 0:
-            raise ConfigError(f"judge timeout_s must be positive, not {self.timeout_s}")
-        if self.layers is not None:
-            object.__setattr__(self, "layers", tuple(int(l) for l in self.layers))
+    @field_validator("url")
+    @classmethod
+    def _url_without_credentials(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        if has_credentials(url):
+            raise PydanticCustomError("credentials", "must not contain a user name or password (user:key@); "
+                                      "put the key in the environment variable named by api_key_env")
+        if not url.lower().startswith(("http://", "https://")):
+            raise PydanticCustomError("url_scheme", "must start with http:// or https://")
+        return url
+
+
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password (``scheme://user:key@host``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return bool(parts.username or parts.password) or "@" in parts.netloc
+    except ValueError:
+        return "@" in url
+
+
+def redact_url(url: str | None) -> str:
+    """``url`` for messages: any ``user:key@`` replaced by ``***@``."""
+    if not url:
+        return repr(url)
+    return re.sub(r"(?<=://)[^/@]*@", "***@", str(url))
 
 
 RUBRIC = """You are grading how much a language model's answer has degraded after part of the model was \
@@ -162,8 +184,11 @@ class OpenAIJudge(_ReplyJudge):
     """An OpenAI-compatible chat-completions endpoint as the judge (standard library HTTP, temperature 0)."""
 
     def __init__(self, url: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60):
+        if url and has_credentials(url):
+            raise ConfigError(f"the judge URL {redact_url(url)} must not contain a user name or password; put the "
+                              f"key in the environment variable named by api_key_env ({api_key_env})")
         if not url or not url.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"the judge URL must start with http:// or https://, not {url!r}")
+            raise ConfigError(f"the judge URL must start with http:// or https://, not {redact_url(url)}")
         if not model:
             raise ConfigError("the OpenAI-compatible judge needs a model name (judge model)")
         self.url = url.rstrip("/")

@@ -9,13 +9,14 @@ ranks and gathered in single-process order."""
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
@@ -24,41 +25,34 @@ from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
 from medmap.analyses.specificity import (REFERENCE_DOMAIN, definitions_text, specific_rows, units_from_json,
                                          units_to_json)
-from medmap.analyses.stats import SCORE_COLUMNS, frame
-from medmap.techniques import TECHNIQUES, technique as technique_info
-from medmap.capture.activations import capture
-from medmap.capture.cached import SHARD_SIZE, capture_key, capture_set, load_mapped, store_capture
+from medmap.analyses.stats import frame
+from medmap.capture.cached import capture_set
+from medmap.errors import ConfigError
+from medmap.options import Bool, Int, options
+from medmap.progress import no_bars
 from medmap.store import Cache, write_frame, write_json
+from medmap.store.schema import SCORE_COLUMNS
+from medmap.techniques import technique as technique_info
 
-@dataclass(frozen=True)
+@options(name="analyze")
 class AnalyzeOptions:
-    pooling: str = "last"
+    pooling: Literal["last", "mean", "span"] = "last"
     """Token pooling of captured activations: last, mean or span."""
-    capture_batch_size: int = 32
+    capture_batch_size: Int = Field(32, ge=1)
     """Prompts per forward pass during capture."""
-    geometry: GeometryOptions = field(default_factory=GeometryOptions)
-    causal: CausalOptions = field(default_factory=CausalOptions)
-    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    geometry: GeometryOptions = Field(default_factory=GeometryOptions)
+    """UMAP and geometry metric options."""
+    causal: CausalOptions = Field(default_factory=CausalOptions)
+    """Saliency, lesioning and patching options."""
+    judge: JudgeOptions = Field(default_factory=JudgeOptions)
     """Optional generation-based lesion degradation rated 1-10 by a judge model (off by default)."""
-    reference: bool = True
+    reference: Bool = True
     """Run the general-knowledge reference set through every technique that has a specificity control
     (saliency, lesion, patching, lens) and add the rows ``M@specific`` (domain minus reference); see
     :mod:`medmap.analyses.specificity`. Off: the map's causal lanes use the raw curves."""
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AnalyzeOptions":
-        d = dict(d or {})
-        g = GeometryOptions(**d.pop("geometry", {}))
-        c = CausalOptions(**d.pop("causal", {}))
-        j = JudgeOptions(**d.pop("judge", {}))
-        return cls(geometry=g, causal=c, judge=j, **d)
-
-
-def _no_progress(desc, total):
-    return nullcontext(lambda n=1: None)
 
 
 def _embeddings_json(cs, emb2: np.ndarray) -> dict:
@@ -85,40 +79,15 @@ def skip_reason(cs, technique: str) -> str | None:
 
 
 def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None):
-    """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches (of
-    ``batch_size`` items within each shard of ``SHARD_SIZE``, as ``capture_set`` forms them) split over the
-    ranks under torchrun; every rank gets the whole tensor, rank 0 writes the same cache entry."""
-    if not parallel.active():
-        return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress)
-    parts = capture_key(lm, cs, pooling)
-    folder = cache.entry("capture", parts)
-    acts = parallel.on_main(lambda: load_mapped(folder / "activations.safetensors") if cache.valid(folder) else None)
-    if acts is not None:
-        return acts
-    n = len(cs.items)
-    spans = [it.span for it in cs.items] if pooling == "span" else [None] * n
-    units = []
-    for a in range(0, n, SHARD_SIZE):
-        b = min(a + SHARD_SIZE, n)
-        units += [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
-
-    def one(u):
-        s, e = u
-        return capture(lm, [it.prompt for it in cs.items[s:e]], pooling=pooling, batch_size=e - s,
-                       spans=spans[s:e] if pooling == "span" else None, ids=[it.id for it in cs.items[s:e]])
-
-    acts = parallel.map_units(one, units, size=lambda u: u[1] - u[0], on_step=progress)
-    acts = torch.cat(acts) if acts else torch.empty(0, lm.n_layers + 1, lm.hidden_size)
-
-    def store():  # the same entry capture_set writes, so a single-process run reuses it
-        store_capture(lm, cs, cache, acts, pooling)
-
-    parallel.on_main(store, share=False)
-    return acts
+    """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches split over
+    the ranks under torchrun (rank 0 writes the shards and the cache entry, as a single process does)."""
+    return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress, ranks=parallel)
 
 
-def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=_no_progress):
-    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
+    """What the cached scores of one (domain, technique) depend on: the model's identity (weights), the
+    concept set's content hash, the options of the technique and the dtype the model runs in (float32
+    is left out: the keys of float32 runs are those of versions before the dtype was added)."""
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
@@ -126,10 +95,19 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":
             parts["judge"] = asdict(options.judge)
+    dtype = next(lm.model.parameters()).dtype
+    if dtype != torch.float32:
+        parts["dtype"] = str(dtype)
+    return parts
+
+
+def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=no_bars):
+    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+    parts = technique_key(lm, cs, technique, options)
     folder = cache.entry(technique, parts)
 
     def cached():
-        if not cache.valid(folder):
+        if not cache.check_or_evict(folder):
             return None
         extra_path = folder / "extra.json"
         return pd.read_csv(folder / "scores.csv"), (json.loads(extra_path.read_text()) if extra_path.is_file() else {})
@@ -171,8 +149,8 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         with progress(f"lens {cs.domain}", n) as adv:
             df = lens(lm, cs, options.causal, on_step=adv, units=units)
     else:
-        raise ValueError(f"unknown technique '{technique}'")
-    df = df[SCORE_COLUMNS]
+        raise ConfigError(f"unknown technique '{technique}'")
+    df = df[list(SCORE_COLUMNS)]
     if units:
         extra["units"] = units_to_json(units)
 
@@ -242,7 +220,7 @@ def specificity_frames(lm, units: dict, options: AnalyzeOptions) -> tuple[list[p
     return frames, missing
 
 
-def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=_no_progress, reference=None,
+def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=no_bars, reference=None,
             on_result=None) -> tuple[list[pd.DataFrame], list[dict]]:
     """Every technique on every set, then the reference set through the techniques with a specificity
     control (once) and the ``M@specific`` rows. ``on_result(cs, technique, extra)`` sees each result.
@@ -269,7 +247,7 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
     return frames, missing
 
 
-def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=_no_progress,
+def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=no_bars,
             cache: Cache | None = None, note=None) -> pd.DataFrame:
     """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json``,
     ``patching.json`` (pairs used and excluded) and ``specificity.json`` (the reference set used, the
@@ -280,6 +258,7 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
     import time
 
     pinfo: dict = {}
+    embedded: set[str] = set()
     stage_times: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -287,8 +266,10 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         now = time.perf_counter()
         stage_times[f"{cs.domain}/{t}"] = round(now - clock[0], 2)
         clock[0] = now
-        if "embeddings" in extra and parallel.is_main():
-            write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
+        if "embeddings" in extra:
+            embedded.add(cs.domain)
+            if parallel.is_main():
+                write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
         if "patching" in extra:
             pinfo[cs.domain] = extra["patching"]
 
@@ -303,10 +284,16 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         try:
             write_frame(out / "scores.parquet", scores)
         except ImportError:
-            pass
+            (out / "scores.parquet").unlink(missing_ok=True)
         if pinfo:
             write_json(out / "patching.json", pinfo)
+        else:
+            (out / "patching.json").unlink(missing_ok=True)
         write_json(out / "specificity.json", spec_doc)
+        # only the embeddings this analysis made: an earlier analysis of other domains leaves none behind
+        for old in (out / "embeddings").glob("*.json"):
+            if old.stem not in embedded:
+                old.unlink(missing_ok=True)
         write_json(out / "stage_times.json", stage_times)
 
     parallel.on_main(store, share=False)

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-SCORE_COLUMNS = ["model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"]
+from medmap.store.schema import SCORE_COLUMNS
 
 
 def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed: int,
@@ -63,4 +63,4 @@ def frame(rows: list[dict], *, model: str, n_layers: int, domain: str, technique
     df.insert(0, "domain", domain)
     df.insert(0, "n_layers", n_layers)
     df.insert(0, "model", model)
-    return df[SCORE_COLUMNS]
+    return df[list(SCORE_COLUMNS)]

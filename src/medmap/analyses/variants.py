@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.runner import (AnalyzeOptions, _no_progress, run_technique, skip_reason, specificity_frames,
-                                    with_lengths)
+from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason, specificity_frames, with_lengths
 from medmap.analyses.specificity import REFERENCE_DOMAIN, units_from_json
-from medmap.analyses.stats import SCORE_COLUMNS
+from medmap.progress import no_bars
+from medmap.store.schema import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
 
 
@@ -94,7 +94,7 @@ def run_variants(lm, sets, techniques, options: AnalyzeOptions, cache, *, seed: 
     """Analyse the seed variants ``seed+1 … seed+seeds-1`` and, with ``paraphrases``, one variant per
     template. The main analysis (``seed``, all items) is not repeated here. ``reference``: the reference
     set of the specificity control (``runner.reference_for``), or None."""
-    progress = progress or _no_progress
+    progress = progress or no_bars
     out = Variants(settings={"seeds": [seed + k for k in range(max(1, seeds))], "paraphrases": bool(paraphrases)})
     for k in range(1, seeds):
         name = f"seed={seed + k}"

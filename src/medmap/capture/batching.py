@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from medmap.errors import ConfigError
+
 
 @dataclass
 class Batch:
@@ -71,7 +73,7 @@ def encode(tokenizer, prompts: list[str], padding_side: str = "left", spans: lis
     """Batch ``prompts`` (with BOS etc. as the tokenizer adds them), optionally followed by token-id
     ``suffixes`` (answers). ``last_index`` points at the last token of the prompt itself."""
     if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
+        raise ConfigError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
     seqs = [tokenize(tokenizer, p) for p in prompts]
     n_prompt = [len(s) for s in seqs]
     if suffixes is not None:

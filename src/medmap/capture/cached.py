@@ -32,50 +32,96 @@ def capture_key(lm, cs, pooling: str, padding_side: str = "left") -> dict:
             "padding_side": padding_side, "dtype": str(next(lm.model.parameters()).dtype)}
 
 
+class _OneProcess:
+    """The single-process stand-in for ``medmap.parallel``: every unit runs here, this process writes."""
+
+    @staticmethod
+    def map_units(fn, units, *, size=None, on_step=None):
+        out = []
+        for u in units:
+            out.append(fn(u))
+            if on_step:
+                on_step(size(u) if size else 1)
+        return out
+
+    @staticmethod
+    def on_main(fn, *, share=True):
+        return fn()
+
+    @staticmethod
+    def is_main():
+        return True
+
+    @staticmethod
+    def active():
+        return False
+
+
 def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None,
-                shard_size: int = SHARD_SIZE) -> torch.Tensor:
-    """Pooled activations [items, layers+1, hidden] of concept set ``cs`` (float32, memory-mapped from
-    the cache); computed shard by shard when not cached, resuming from the shards already written."""
+                shard_size: int = SHARD_SIZE, ranks=None) -> torch.Tensor:
+    """Pooled activations [items, layers+1, hidden] of concept set ``cs`` (float32), computed shard by
+    shard when not cached, resuming from the shards already written, and sealed into one cache entry.
+
+    The layout is one for every kind of run: shards of ``shard_size`` items, each cut into batches of
+    ``batch_size``; ``ranks`` (``medmap.parallel`` under torchrun; default: this process alone) runs the
+    batches of a shard (``map_units``: split over the ranks, every result on every rank) and decides and
+    writes on its main rank (``on_main``), so a torchrun capture writes and resumes the same shards as a
+    single process. The main rank returns the sealed file memory-mapped; the other ranks hold the
+    activations in memory (no shared file system is assumed)."""
+    ranks = ranks or _OneProcess
+    distributed = ranks.active()
     parts = capture_key(lm, cs, pooling)
     folder = cache.entry("capture", parts)
     final = folder / "activations.safetensors"
-    if cache.valid(folder):
-        return load_mapped(final)
+    if ranks.on_main(lambda: cache.check_or_evict(folder)):
+        return ranks.on_main(lambda: load_mapped(final))
     items = list(cs.items)
     ids = [it.id for it in items]
+    spans = [it.span for it in items] if pooling == "span" else None
     shard_dir = folder / "shards"
     shard_size = max(1, int(shard_size))
-    shards = []
-    for j, s in enumerate(range(0, len(items), shard_size)):
-        chunk = items[s:s + shard_size]
+    shards, held = [], []
+    for j, a in enumerate(range(0, len(items), shard_size)):
+        b = min(a + shard_size, len(items))
         path = shard_dir / f"shard-{j:05d}.safetensors"
         shards.append(path)
-        if _shard_ok(path, ids[s:s + shard_size], cache):
+        if ranks.on_main(lambda: _shard_ok(path, ids[a:b], cache)):
             if progress:
-                progress(len(chunk))
+                progress(b - a)
+            if distributed:  # the other ranks get the shard from the main rank (which reads the sealed file)
+                shard = ranks.on_main(lambda: load_file(str(path))["activations"])
+                if not ranks.is_main():
+                    held.append(shard)
             continue
-        spans = [it.span for it in chunk] if pooling == "span" else None
-        acts = capture(lm, [it.prompt for it in chunk], pooling=pooling, batch_size=batch_size, spans=spans,
-                       ids=[it.id for it in chunk], on_batch=progress)
-        save_tensors(path, {"activations": acts})
-        write_json(path.with_suffix(".json"), {"sha256": file_sha256(path), "ids": ids[s:s + shard_size],
-                                               "shape": list(acts.shape)})
+
+        def one(u):
+            s, e = u
+            return capture(lm, [it.prompt for it in items[s:e]], pooling=pooling, batch_size=e - s,
+                           spans=spans[s:e] if spans else None, ids=ids[s:e])
+
+        batches = [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
+        acts = torch.cat(ranks.map_units(one, batches, size=lambda u: u[1] - u[0], on_step=progress))
+
+        def write(acts=acts, path=path, a=a, b=b):
+            save_tensors(path, {"activations": acts})
+            write_json(path.with_suffix(".json"), {"sha256": file_sha256(path), "ids": ids[a:b],
+                                                   "shape": list(acts.shape)})
+
+        ranks.on_main(write, share=False)
+        if not ranks.is_main():
+            held.append(acts)
         del acts
     shape = [len(items), lm.n_layers + 1, lm.hidden_size]
-    folder.mkdir(parents=True, exist_ok=True)
-    _concatenate(shards, final, shape)
-    _seal(lm, cs, cache, folder, parts)
+
+    def seal() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _concatenate(shards, final, shape)
+        _seal(lm, cs, cache, folder, parts)
+
+    ranks.on_main(seal, share=False)
+    if not ranks.is_main():
+        return torch.cat(held) if held else torch.empty(0, *shape[1:])
     return load_mapped(final)
-
-
-def store_capture(lm, cs, cache: Cache, acts: torch.Tensor, pooling: str = "last") -> None:
-    """Write activations computed elsewhere (e.g. gathered from torchrun ranks) as the cache entry
-    ``capture_set`` would have written, so a later run of either kind reuses it."""
-    parts = capture_key(lm, cs, pooling)
-    folder = cache.entry("capture", parts)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_tensors(folder / "activations.safetensors", {"activations": acts})
-    _seal(lm, cs, cache, folder, parts)
 
 
 def _seal(lm, cs, cache: Cache, folder: Path, parts: dict) -> None:
@@ -92,13 +138,18 @@ def _shard_ok(path: Path, ids: list[str], cache: Cache) -> bool:
     man = path.with_suffix(".json")
     if not path.is_file() or not man.is_file():
         return False
+    reason = None
     try:
         m = json.loads(man.read_text())
-        ok = m["ids"] == ids and file_sha256(path) == m["sha256"]
+        if m["ids"] != ids:
+            reason = "its item ids are not those of the set"
+        elif file_sha256(path) != m["sha256"]:
+            reason = "it does not match its sha256"
     except (OSError, ValueError, KeyError, TypeError):
-        ok = False
+        reason = "its manifest cannot be read"
+    ok = reason is None
     if not ok:
-        cache.rejected.append(str(path))
+        cache.reject(path, reason)
         path.unlink(missing_ok=True)
         man.unlink(missing_ok=True)
     return ok

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from medmap.capture.hooks import _attached
+from medmap.capture.hooks import attached
 from medmap.errors import CaptureError
 
 
@@ -71,7 +71,7 @@ def grad_reducers(targets: list[GradTarget], model: nn.Module | None = None) -> 
             p.grad = None
         return hook
 
-    with _attached([lambda p=p, fn=fn: p.register_post_accumulate_grad_hook(make(fn)) for p, fn in plain]), \
+    with attached([lambda p=p, fn=fn: p.register_post_accumulate_grad_hook(make(fn)) for p, fn in plain]), \
             offloaded_grads(offloaded, routed):
         yield
 

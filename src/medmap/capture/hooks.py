@@ -34,7 +34,7 @@ def with_hidden(output, hidden):
 
 
 @contextmanager
-def _attached(registrations: list[Callable[[], object]]) -> Iterator[None]:
+def attached(registrations: list[Callable[[], object]]) -> Iterator[None]:
     """Call each ``register()`` (returning a torch hook handle); remove every handle on exit."""
     handles = []
     try:
@@ -54,7 +54,7 @@ def forward_hooks(targets: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
     for mod, fn in targets:
         if not isinstance(mod, nn.Module) or not callable(fn):
             raise CaptureError(f"cannot hook {mod!r}: not a torch module with a callable")
-    with _attached([lambda m=m, f=f: m.register_forward_hook(f, with_kwargs=True) for m, f in targets]):
+    with attached([lambda m=m, f=f: m.register_forward_hook(f, with_kwargs=True) for m, f in targets]):
         yield
 
 
@@ -113,7 +113,7 @@ def retain_inputs(layers: list[nn.Module], reduce: Callable[[int, torch.Tensor],
             reduce(i, input_of(args, kwargs))
         return fn
 
-    with _attached([lambda i=i, m=m: m.register_forward_pre_hook(make(i), with_kwargs=True)
+    with attached([lambda i=i, m=m: m.register_forward_pre_hook(make(i), with_kwargs=True)
                     for i, m in enumerate(layers)]):
         yield
 
@@ -189,13 +189,13 @@ def attached_hooks(model: nn.Module) -> list[str]:
 def layers_return_tuple(lm) -> bool:
     """Whether ``lm``'s decoder layers return a tuple (older transformers) or a tensor; probed once and
     remembered on ``lm`` (what ``replay`` must return)."""
-    if not hasattr(lm, "_layer_returns_tuple"):
-        lm._layer_returns_tuple = layer_returns_tuple(lm)
-    return lm._layer_returns_tuple
+    if not hasattr(lm, "_layers_return_tuple"):
+        lm._layers_return_tuple = _probe_layer_output(lm)
+    return lm._layers_return_tuple
 
 
 @torch.no_grad()
-def layer_returns_tuple(lm) -> bool:
+def _probe_layer_output(lm) -> bool:
     """Run one token through the first decoder layer and report whether it returns a tuple."""
     seen = []
 

@@ -74,7 +74,22 @@ def _prefix_cache(lm, prompts_ids: list[list[int]]):
         mask[i, width - len(p) + 1:] = 1
     out = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
                    position_ids=positions_from_mask(mask).to(lm.device), use_cache=True, logits_to_keep=1)
-    return out.past_key_values, mask
+    return kv_cache_of(out), mask
+
+
+def kv_cache_of(out):
+    """The key/value cache a forward pass returned (``cache`` in transformers >= 5.2x, ``past_key_values``
+    before)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def kv_cache_kwarg(model) -> str:
+    """The name a model's forward takes the key/value cache under: ``cache`` where transformers has
+    renamed it (``past_key_values`` is deprecated there and removed in 5.40), else ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _cache_rows(cache, idx: torch.Tensor, start: int):
@@ -149,8 +164,9 @@ class _Step:
                 st.enter_context(edit(list(layers)[start:], lambda i, h: setter(i + start, h)))
             if keep is not None:
                 st.enter_context(retain(list(layers)[start:], lambda i, h: keep(i + start, h)))
-            out = lm.model.base_model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                                      position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True)
+            base = lm.model.base_model
+            out = base(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                       position_ids=pos.to(lm.device), use_cache=True, **{kv_cache_kwarg(base): cache})
         return out.last_hidden_state
 
 

@@ -12,6 +12,7 @@ import torch
 
 from medmap.capture.gradients import grad_reducers
 from medmap.capture.scoring import encode_answers, unembed
+from medmap.errors import ConfigError, NumericalError
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
 
@@ -43,7 +44,7 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
     (|g| is not additive: reducing each part separately would change the numbers)."""
     if stat not in STATS:
-        raise ValueError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
+        raise ConfigError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
     arch = lm.arch
     L = arch.n_layers
     sums = torch.zeros(L, 2, dtype=torch.float64)
@@ -100,7 +101,8 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
                 nll.append(-logp[r, idx, torch.tensor(ans, device=logp.device)].sum())
             loss = torch.stack(nll).sum() / n if split else torch.stack(nll).mean()  # a part: its share
             if not torch.isfinite(loss):
-                raise FloatingPointError("non-finite loss in saliency")
+                raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
+                                     "(an overflow in a low-precision dtype? try --dtype float32)")
             loss.backward()
             del hs, h, logp, loss
     for j, (g, weight) in acc.items():

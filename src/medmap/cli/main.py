@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
-from medmap.cli.progress import console, note, task
+from medmap.cli.errors import exit_codes
+from medmap.cli.progress import console, note, say, show_progress, task
 from medmap.errors import MedmapError
 from medmap.techniques import TECHNIQUES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
                        "drugs, dosage).")
-_STATE = {"debug": False}
 _DTYPE_HELP = "float32 | bfloat16 | float16 (bfloat16 on GPU halves memory)."
 _DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: auto | balanced | sequential | a "
                     "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
@@ -30,9 +30,26 @@ def _placement(dtype, device_map, max_memory, offload_folder) -> dict:
             "offload_folder": str(offload_folder) if offload_folder else None}
 
 
+_FORCE_HELP = "Write into a non-empty folder that is not a medmap folder."
+_WAIT_HELP = "When another medmap is using the folder, wait for it instead of failing."
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
-    _STATE["debug"] = debug
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+          progress: bool = typer.Option(False, "--progress", help="Draw progress bars even when stderr is not "
+                                                                   "a terminal (also MEDMAP_PROGRESS=1).")):
+    # --debug is read by main() before the command runs
+    if progress:
+        show_progress(True)
+
+
+def _cell(value) -> "object":
+    """A table cell: user text shown literally (no rich markup)."""
+    from rich.text import Text
+
+    from medmap.cli.progress import safe
+
+    return Text(safe(value))
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
@@ -40,10 +57,16 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 
 
 @app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           verify: bool = typer.Option(False, "--verify", help="Recompute the full sha256 of every converted "
+                                                                "model in the cache and compare it with the one "
+                                                                "recorded at conversion.")):
     """List the bundled models, their shape, and whether their converted weights are cached."""
     from medmap.models import describe_bundled
 
+    if verify:
+        _verify_models(as_json)
+        return
     rows = describe_bundled()
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -52,16 +75,38 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
 
     t = Table("name", "layers", "hidden", "installed", "cached", "description")
     for r in rows:
-        t.add_row(r["name"] + (" (default)" if r["default"] else ""), str(r["layers"]), str(r["hidden_size"]),
-                  "yes" if r["installed"] else "no", "yes" if r["cached"] else "no", r["description"])
+        t.add_row(_cell(r["name"] + (" (default)" if r["default"] else "")), str(r["layers"]), str(r["hidden_size"]),
+                  "yes" if r["installed"] else "no", "yes" if r["cached"] else "no", _cell(r["description"]))
     console.print(t)
+
+
+def _verify_models(as_json: bool) -> None:
+    import time
+
+    from medmap.models import cache_root, converted_models, verify_converted
+
+    rows = []
+    for folder in converted_models():
+        t = time.perf_counter()
+        why = verify_converted(folder, full=True)
+        rows.append({"folder": str(folder), "ok": why is None, "problem": why,
+                     "seconds": round(time.perf_counter() - t, 2)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        say(f"no converted model in {cache_root() / 'models'}")
+    for r in rows if not as_json else ():
+        say(f"{r['folder']}: " + ("ok" if r["ok"] else f"DOES NOT MATCH ({r['problem']}); it is converted again "
+                                   "at its next load, or delete the folder") + f" ({r['seconds']} s)")
+    if any(not r["ok"] for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()
 def concepts(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per set."),
-    export: Optional[List[str]] = typer.Option(None, "--export", help="DOMAIN FILE: write a built-in set as JSONL.",
-                                               show_default=False),
+    export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="DOMAIN FILE",
+                                                      help="Write a built-in set as JSONL.", show_default=False),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     check: bool = typer.Option(False, "--check", help="Check items and patching pairs against a model."),
     model: Optional[str] = typer.Option(None, "--model", help="Model for --check (default smollm2-135m)."),
@@ -71,7 +116,8 @@ def concepts(
     from medmap import concepts as C
 
     if export:
-        raise typer.BadParameter("use --export DOMAIN FILE")
+        _export(*export)
+        return
     sets = C.resolve_sets(_split(domains), concepts_file)
     if check:
         from medmap.analyses.checks import check_sets
@@ -83,11 +129,11 @@ def concepts(
             print(json.dumps(report, indent=2))
         else:
             for r in report:
-                console.print(f"[bold]{r['domain']}[/bold]: {r['usable_items']}/{r['n_items']} items with a usable "
-                              f"answer, {r['usable_pairs']}/{r['n_pairs']} pairs usable "
-                              f"({r['pairs_model_right_pct']:.0f}% of pairs the model gets right)")
+                say(f"{r['domain']}: {r['usable_items']}/{r['n_items']} items with a usable "
+                    f"answer, {r['usable_pairs']}/{r['n_pairs']} pairs usable "
+                    f"({r['pairs_model_right_pct']:.0f}% of pairs the model gets right)")
                 for reason, n in r["excluded"].items():
-                    console.print(f"    excluded {n}: {reason}")
+                    say(f"    excluded {n}: {reason}")
         return
     rows = [s.summary() for s in sets]
     if as_json:
@@ -97,8 +143,8 @@ def concepts(
 
     t = Table("domain", "items", "pairs", "labels (distinct values)", "origin")
     for s, r in zip(sets, rows):
-        t.add_row(r["domain"], str(r["n_items"]), str(r["n_pairs"]),
-                  ", ".join(f"{k} ({v})" for k, v in r["labels"].items()), s.origin)
+        t.add_row(_cell(r["domain"]), str(r["n_items"]), str(r["n_pairs"]),
+                  _cell(", ".join(f"{k} ({v})" for k, v in r["labels"].items())), _cell(s.origin))
     console.print(t)
 
 
@@ -106,7 +152,12 @@ def _export(domain: str, file: Path) -> None:
     from medmap import concepts as C
     from medmap.store import write_text
 
-    write_text(file, C.to_jsonl(C.load_builtin(domain)))
+    if file.is_dir():
+        raise MedmapError(f"{file}: is a folder; name the JSONL file to write")
+    try:
+        write_text(file, C.to_jsonl(C.load_builtin(domain)))
+    except OSError as e:
+        raise MedmapError(f"{file}: cannot write it ({e.strerror or e})") from None
     note(f"wrote {file}")
 
 
@@ -119,14 +170,14 @@ def validate(file: Path = typer.Argument(..., help="A JSONL concept file.")):
     C.validate_sets(sets)
     for s in sets:
         r = s.summary()
-        console.print(f"{file}: domain '{r['domain']}': {r['n_items']} items, {r['n_pairs']} pairs, labels "
-                      + ", ".join(f"{k} ({v})" for k, v in r["labels"].items()) + " - valid")
+        say(f"{file}: domain '{r['domain']}': {r['n_items']} items, {r['n_pairs']} pairs, labels "
+            + ", ".join(f"{k} ({v})" for k, v in r["labels"].items()) + " - valid")
 
 
 @app.command()
 def capture(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
-    domain: Optional[str] = typer.Option(None, "--domain", help="Comma-separated domains (default: all shipped)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all shipped)."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Path = typer.Option(Path("runs/capture"), "--out", help="Output folder."),
     pooling: str = typer.Option("last", help="last | mean | span."),
@@ -135,29 +186,22 @@ def capture(
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
     offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
 ):
     """Capture pooled residual-stream activations of every layer for concept sets."""
-    from medmap import concepts as C
-    from medmap import parallel
-    from medmap.analyses.runner import capture_acts
-    from medmap.capture.cached import export_capture
-    from medmap.models import load_model
-    from medmap.models.loader import parse_device_map
-    from medmap.store import Cache
+    from medmap import parallel, pipeline
+    from medmap.config import config_from_dict
 
-    sets = C.resolve_sets(_split(domain), concepts_file)
+    given = {"model": model, "domains": domains, "concepts": str(concepts_file) if concepts_file else None,
+             **_placement(dtype, device_map, max_memory, offload_folder)}
+    given = {k: v for k, v in given.items() if v is not None}
+    cfg = config_from_dict({**given, "analyze": {"pooling": pooling, "capture_batch_size": batch_size}}, "options",
+                           overridden=tuple(given))
     parallel.init()
-    placement = parallel.rank_device_map(parse_device_map(device_map), max_memory)
-    with parallel.local_main_first():
-        lm = load_model(model, dtype=dtype, device_map=placement, max_memory=max_memory,
-                        offload_folder=offload_folder, progress=_note)
-    cache = Cache(out / "cache")
-    for cs in sets:
-        with _progress(f"capture {cs.domain}", len(cs)) as adv:
-            acts = capture_acts(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=adv)
-        if parallel.is_main():
-            export_capture(out / cs.domain, lm, cs, acts, pooling)
-            console.print(f"{cs.domain}: {tuple(acts.shape)} -> {out / cs.domain}")
+    shapes = pipeline.capture(cfg, out, _progress, _note, force=force, wait=wait)
+    for domain, shape in shapes.items() if parallel.is_main() else ():
+        say(f"{domain}: {shape} -> {out / domain}")
 
 
 def _progress(desc, total):
@@ -176,12 +220,11 @@ def _note(msg: str) -> None:
         note(msg)
 
 
-
 @app.command()
 def analyze(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
-    techniques: str = typer.Option(",".join(TECHNIQUES), "--techniques", help=_TECHNIQUES_HELP),
+    techniques: Optional[str] = typer.Option(None, "--techniques", help=_TECHNIQUES_HELP + " Default: all."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
@@ -190,39 +233,32 @@ def analyze(
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
     offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
 ):
     """Run techniques and write per-layer scores (scores.csv/.parquet) and 2-d embeddings."""
-    from medmap import concepts as C
-    from medmap import parallel
-    from medmap.analyses.runner import analyze as run_analyses
-    from medmap.pipeline import check_context, load_config, load_model_for_rank
-    from medmap.store import write_json
+    from medmap import parallel, pipeline
 
-    cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None,
-                               **_placement(dtype, device_map, max_memory, offload_folder)})
-    sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
-    C.validate_sets(sets)
-    check_context(cfg, sets, _note)
-    if parallel.init():
-        _note(f"torchrun: {parallel.world_size()} ranks share the sweeps; rank 0 writes {out}")
-    parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
-    lm = load_model_for_rank(cfg, _note)
-    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress, note=_note)
+    cfg = pipeline.load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
+                                        "concepts": str(concepts_file) if concepts_file else None,
+                                        **_placement(dtype, device_map, max_memory, offload_folder)})
+    parallel.init()
+    scores = pipeline.analyze(cfg, out, _progress, _note, force=force, wait=wait)
     if parallel.is_main():
-        console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
+        say(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
 
 @app.command()
 def run(
     model: Optional[str] = typer.Option(None, "--model", help="Model (default: the bundled smollm2-135m)."),
-    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all six)."),
+    domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all six, or "
+                                                                  "all of the --concepts file)."),
     techniques: Optional[str] = typer.Option(None, "--techniques", help=_TECHNIQUES_HELP + " Default: all."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", min=1,
+    seeds: Optional[int] = typer.Option(None, "--seeds",
                                         help="Also map seeds seed+1..seed+N-1; report each interval's spread."),
     paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
                                                help="Also map each prompt template alone; report the spread.",
@@ -231,6 +267,8 @@ def run(
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
     offload_folder: Optional[Path] = typer.Option(None, "--offload-folder", help=_OFFLOAD_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
 ):
     """Map a model: all domains and techniques, the map, findings, figures and the HTML report."""
     from medmap import parallel
@@ -242,74 +280,48 @@ def run(
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
     parallel.init()
+    res = run_pipeline(cfg, out, _progress, _note, force=force, wait=wait)  # names the folder once it is checked
     if not parallel.is_main():
-        run_pipeline(cfg, out, _progress, _note)
         return
-    console.print(f"run folder: {out}" + (f" (torchrun: {parallel.world_size()} ranks)" if parallel.active() else ""))
-    res = run_pipeline(cfg, out, _progress, _note)
     if res["status"] == "already finished":
-        console.print(f"{out} has already finished with this configuration; nothing to do "
-                      f"(delete {out / 'DONE.json'} to rebuild the map and report)")
+        say(f"{out} has already finished with this configuration, these concept sets and this model; nothing to "
+            f"do (delete {out / 'DONE.json'} to rebuild the map and report)")
         return
     t = res["timings"]
-    console.print(f"done in {t['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k != "total"))
-    console.print(f"report: {out / 'report.html'}")
+    say(f"done in {t['total']:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k != "total"))
+    say(f"report: {out / 'report.html'}")
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")):
+def report(run_dir: Path = typer.Argument(..., help="A finished run folder."),
+           wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP)):
     """Rebuild figures and report.html from a finished run, without the model."""
-    from medmap.report import build_report, write_figures
+    from medmap import pipeline
 
-    if not (run_dir / "scores.csv").is_file():
-        raise typer.BadParameter(f"{run_dir} has no scores.csv: not a medmap run folder")
-    write_figures(run_dir)
-    console.print(f"report: {build_report(run_dir)}")
+    say(f"report: {pipeline.rebuild_report(run_dir, note, wait=wait)}")
 
 
 @app.command()
 def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finished run folders."),
-            out: Path = typer.Option(..., "--out", help="Output folder.")):
+            out: Path = typer.Option(..., "--out", help="Output folder."),
+            force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+            wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP)):
     """Compare maps of several models on a normalised depth axis."""
-    from medmap.report import build_compare_report
+    from medmap import pipeline
 
-    console.print(f"comparison: {build_compare_report(run_dirs, out)}")
+    say(f"comparison: {pipeline.compare(run_dirs, out, note, force=force, wait=wait)}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point; ``argv`` allows in-process calls (tests)."""
+    """Entry point; ``argv`` allows in-process calls (tests). A user error (a bad argument, option,
+    config, concept file, model or folder) prints one line ``error: ...`` and exits with code 2;
+    any other failure prints one line too and exits with 1. ``--debug`` shows the traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # `--export DOMAIN FILE` takes two values; typer options take one, so it is handled here.
-    if "concepts" in args and "--export" in args:
-        i = args.index("--export")
-        if len(args) < i + 3:
-            console.print("[red]error:[/red] --export needs DOMAIN FILE")
-            raise SystemExit(2)
-        try:
-            _export(args[i + 1], Path(args[i + 2]))
-        except MedmapError as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise SystemExit(2)
-        return
-    debug = "--debug" in args
     try:
-        app(args=args, prog_name="medmap", standalone_mode=False)
-    except MedmapError as e:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise SystemExit(2)
-    except typer.Exit as e:
-        raise SystemExit(e.exit_code)
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            raise SystemExit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            raise SystemExit(130)
-        raise
+        with exit_codes(debug="--debug" in args):
+            rc = app(args=args, prog_name="medmap", standalone_mode=False)
+            if isinstance(rc, int) and rc != 0:  # typer.Exit(code), returned without standalone mode
+                raise SystemExit(rc)
     finally:
         _leave_group()
 

@@ -28,6 +28,7 @@ from medmap.concepts.domains import builtin_spec, builtin_specs
 from medmap.errors import MedmapError
 from medmap.maps._common import domain_key, technique_key
 from medmap.store import write_json as write_json_atomic
+from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS
 from medmap.store import write_with as atomic_write
 from medmap.maps.rules import MapRules, intervals_for, is_specific, smooth
 
@@ -50,10 +51,7 @@ def _default_primary(domain: str, technique: str) -> str | None:
 PRIMARY_METRICS: dict[tuple[str, str], str] = {
     (d, t): m for d in builtin_specs() for t in TECHNIQUE_TABLE if (m := _default_primary(d, t)) is not None}
 
-SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low",
-                 "ci_high")
-TABLE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "depth", "value",
-                 "ci_low", "ci_high", "smoothed", "in_interval")
+TABLE_COLUMNS = MAP_COLUMNS
 AGREEMENT_COLUMNS = ("model", "domain", "layer", "depth", "count")
 _STR = ("model", "domain", "technique", "metric")
 _INT = ("n_layers", "layer")

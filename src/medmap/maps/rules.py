@@ -21,56 +21,44 @@ returns only valid intervals (``0 <= start <= end < len(values)``), or ``[]``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 from scipy.ndimage import gaussian_filter1d
 
 from medmap.techniques import TABLE as TECHNIQUE_TABLE
 from medmap.errors import ConfigError, MedmapError
+from medmap.options import Float, Int, options
 
 Interval = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@options(name="map_rules")
 class MapRules:
     """How a per-layer curve becomes intervals. The defaults are the paper's."""
 
-    sigma: float = 1.0
+    sigma: Float = Field(1.0, ge=0)
     """Standard deviation, in layers, of the Gaussian that smooths each curve; 0 turns smoothing off."""
 
-    rise_window: int = 3
+    rise_window: Int = Field(3, ge=1)
     """Geometry: number of consecutive layers in the window where the smoothed metric rises fastest."""
 
-    percentile: float = 75.0
+    percentile: Float = Field(75.0, ge=0, le=100)
     """Saliency, lesion, patching: keep layers whose smoothed value is at or above this percentile
     (0-100) of the curve's finite smoothed values."""
 
-    min_run: int = 2
+    min_run: Int = Field(2, ge=1)
     """Saliency, lesion, patching: a kept run must span at least this many consecutive layers."""
 
-    max_runs: int = 3
+    max_runs: Int = Field(3, ge=1)
     """Saliency, lesion, patching: keep at most this many runs (those of highest mean smoothed value)."""
 
-    causal_curve: str = "specific"
+    causal_curve: Literal["specific", "raw"] = "specific"
     """Saliency, lesion, patching, lens: ``specific`` draws the intervals from the domain-minus-reference
     curve ``M@specific`` where the scores have it (a lane with no layer above the reference is marked
     "not specific" and gets no interval); ``raw`` from the technique's own curve."""
-
-    def __post_init__(self):
-        problems = []
-        if not (np.isfinite(self.sigma) and self.sigma >= 0):
-            problems.append(f"sigma must be a finite number >= 0, got {self.sigma!r}")
-        if not (0.0 <= self.percentile <= 100.0):
-            problems.append(f"percentile must lie in [0, 100], got {self.percentile!r}")
-        for name in ("rise_window", "min_run", "max_runs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                problems.append(f"{name} must be an integer >= 1, got {value!r}")
-        if self.causal_curve not in CAUSAL_CURVES:
-            problems.append(f"causal_curve must be one of {', '.join(CAUSAL_CURVES)}, got {self.causal_curve!r}")
-        if problems:
-            raise ConfigError("invalid MapRules: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         """The rules as a plain JSON-ready dict (``MapRules(**d)`` rebuilds them)."""
@@ -78,7 +66,6 @@ class MapRules:
                 for k, v in asdict(self).items()}
 
 
-CAUSAL_CURVES = ("specific", "raw")
 SPECIFIC_MARGIN = 0.0
 """A specific curve singles a layer out when the layer's CI lower bound lies above this (the domain's
 effect exceeds the reference set's)."""
@@ -113,12 +100,25 @@ def smooth(values, sigma: float) -> np.ndarray:
     if sigma == 0 or not finite.any():
         return arr
     idx = np.arange(arr.size)
-    filled = np.interp(idx, idx[finite], arr[finite])
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = gaussian_filter1d(filled, sigma=float(sigma), mode="nearest")
+    # Interpolation and the filter add pairs of values before weighting them, which overflows for values
+    # near the float64 limit (8.99e307 + 8.99e307 = inf). Both are linear, so the curve is scaled by a
+    # power of two (exact: only the exponent changes) into a safe range and scaled back; the result is
+    # a weighted mean of the inputs, so it is clipped to their range against rounding at the limit.
+    scale = _safe_scale(arr[finite])
+    filled = np.interp(idx, idx[finite], arr[finite] * scale)
+    out = gaussian_filter1d(filled, sigma=float(sigma), mode="nearest")
+    if scale != 1.0:
+        with np.errstate(over="ignore"):  # a rounding overflow past the limit is clipped back to the range
+            out = np.clip(out / scale, np.min(arr[finite]), np.max(arr[finite]))
     out[~finite] = np.nan
-    out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _safe_scale(finite_values: np.ndarray) -> float:
+    """1.0, or a power of two that brings the largest magnitude to about 2**500 when it is above that."""
+    top = float(np.max(np.abs(finite_values))) if finite_values.size else 0.0
+    exponent = int(np.frexp(top)[1])
+    return 1.0 if exponent <= 500 else float(np.ldexp(1.0, 500 - exponent))
 
 
 def fastest_rise(values, rules: MapRules = MapRules()) -> list[Interval]:

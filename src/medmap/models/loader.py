@@ -12,7 +12,9 @@ from typing import Any
 
 from medmap.errors import ModelError
 from medmap.models.bundled import BUNDLED, DEFAULT_MODEL, convert_gguf
+from medmap.models.identity import folder_identity, hub_commit, hub_identity, weights_fingerprint
 from medmap.models.registry import Architecture, resolve
+from medmap.store.checksum import cached_sha256
 
 
 @dataclass
@@ -140,37 +142,6 @@ def _ensure_pad(tokenizer, name: str) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def weights_fingerprint(model) -> str:
-    """sha256 of the config and of every parameter (strided sample of large tensors)."""
-    import torch
-
-    h = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
-    with torch.no_grad():
-        for n, p in model.state_dict().items():
-            flat = p.detach().reshape(-1)
-            if flat.numel() > 1 << 16:
-                flat = flat[:: max(1, flat.numel() // (1 << 16))]
-            h.update(n.encode())
-            h.update(flat.float().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """Fast identity of a local HF folder: config, and size + first/last MiB of each weight file."""
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.name == "config.json":
-            h.update(f.read_bytes())
-        elif f.suffix in (".safetensors", ".bin", ".gguf"):
-            size = f.stat().st_size
-            h.update(f"{f.name}:{size}".encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-                fh.seek(max(0, size - (1 << 20)))
-                h.update(fh.read(1 << 20))
-    return h.hexdigest()
-
-
 def _hub_reachable(timeout: float = 3.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return False
@@ -222,6 +193,20 @@ def resolve_spec(spec: str | None) -> dict:
     )
 
 
+def identify(spec: str | None = None, revision: str | None = None) -> str:
+    """The identity :func:`load_model` gives the model of ``spec``, computed without loading weights
+    (see :mod:`medmap.models.identity`): what a finished run and every cache entry are keyed by."""
+    info = resolve_spec(spec)
+    kind = info["kind"]
+    if kind == "bundled":
+        return cached_sha256(BUNDLED[info["name"]].gguf_path())[0]
+    if kind == "gguf":
+        return cached_sha256(Path(info["path"]))[0]
+    if kind == "folder":
+        return folder_identity(Path(info["path"]))
+    return hub_identity(info["hub_id"], hub_commit(info["hub_id"], revision, online=_hub_reachable()))
+
+
 def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: Any = None,
                max_memory: dict | str | None = None, offload_folder: str | Path | None = None,
                trust_remote_code: bool = False, revision: str | None = None, progress=None) -> LoadedModel:
@@ -260,14 +245,18 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
         info.update(gguf=str(gguf), gguf_sha256=digest)
         where, identity = str(folder), digest
     elif kind == "folder":
-        where, identity = info["path"], _folder_fingerprint(Path(info["path"]))
+        where, identity = info["path"], folder_identity(Path(info["path"]))
         kw["use_safetensors"] = True  # weights only through safetensors: never unpickle a .bin file
     else:
         where = info["hub_id"]
-        kw["revision"] = revision
         kw["use_safetensors"] = True
         kw.update(hub_access(where, revision))
-        identity = hashlib.sha256(f"hub:{where}@{revision or 'main'}".encode()).hexdigest()
+        # keyed by the commit the name resolves to (a changed upstream model is a new identity), and
+        # loaded at that commit
+        commit = hub_commit(where, revision, online=not kw.get("local_files_only"))
+        kw["revision"] = commit
+        identity = hub_identity(where, commit)
+        info["commit"] = commit
     try:
         tok = AutoTokenizer.from_pretrained(where, **{k: v for k, v in kw.items()
                                                       if k in ("revision", "local_files_only", "trust_remote_code")})

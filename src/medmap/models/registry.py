@@ -33,25 +33,38 @@ class ArchSpec:
 
 
 _REGISTRY: dict[str, ArchSpec] = {}
+_BUILTIN_LOADED = [False]
 
 
-def _load_builtin() -> None:
+def _spec(model_type: str, *, layers: str, embed: str, final_norm: str, unembed: str,
+          attention: list[str], mlp: list[str]) -> ArchSpec:
+    return ArchSpec(model_type, layers, embed, final_norm, unembed, tuple(attention), tuple(mlp))
+
+
+def _ensure_builtin() -> None:
+    """Read architectures.yaml into the registry once, before any entry is added or looked up (so an
+    entry added by :func:`register` is added to the built-ins, and replaces a built-in of its name)."""
+    if _BUILTIN_LOADED[0]:
+        return
     text = resources.files("medmap.models").joinpath("architectures.yaml").read_text()
     for name, e in yaml.safe_load(text).items():
-        register(name, **e)
+        _REGISTRY.setdefault(name, _spec(name, **e))
+    _BUILTIN_LOADED[0] = True
 
 
 def register(model_type: str, *, layers: str, embed: str, final_norm: str, unembed: str,
              attention: list[str], mlp: list[str]) -> ArchSpec:
-    """Add or replace the registry entry for ``model_type``."""
-    spec = ArchSpec(model_type, layers, embed, final_norm, unembed, tuple(attention), tuple(mlp))
+    """Add or replace the registry entry for ``model_type`` (the built-in entries stay)."""
+    _ensure_builtin()
+    spec = _spec(model_type, layers=layers, embed=embed, final_norm=final_norm, unembed=unembed,
+                 attention=attention, mlp=mlp)
     _REGISTRY[model_type] = spec
     return spec
 
 
 def registered() -> dict[str, ArchSpec]:
-    if not _REGISTRY:
-        _load_builtin()
+    """Every entry: the built-ins and those added by :func:`register`."""
+    _ensure_builtin()
     return dict(_REGISTRY)
 
 

@@ -145,6 +145,9 @@ def build_compare_report(run_dirs: Sequence[str | Path], out_dir: str | Path) ->
     runs = [load_run(p) for p in run_dirs]
     if not runs:
         raise ReportError("build_compare_report needs at least one run folder")
+    for r in runs:
+        if r.scores is None:
+            raise ReportError(f"{r.path}: not a medmap run folder (no scores.csv); compare needs finished runs")
     out = Path(out_dir)
     labels = run_labels(runs)
     body, nav = [], []

@@ -16,18 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medmap.techniques import TECHNIQUES
-from medmap.concepts.domains import builtin_spec, domain_order
+from medmap.concepts.domains import builtin_spec, builtin_specs, domain_order
 from medmap.errors import MedmapError
+from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS, RunFileError, check_embedding, check_map_json, read_table
+from medmap.techniques import TECHNIQUES
 
-
-class ReportError(MedmapError, ValueError):
-    """A run folder cannot be reported on (missing or malformed file)."""
-
-
-SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high")
-MAP_COLUMNS = SCORE_COLUMNS + ("depth", "smoothed", "in_interval")
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+ReportError = RunFileError
+"""A run folder cannot be reported on (missing or malformed file)."""
 
 
 @dataclass
@@ -108,57 +103,36 @@ def _read_json(path: Path) -> Any:
         raise ReportError(f"{path}: cannot read JSON ({e})") from e
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, keep_default_na=True)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: cannot read CSV ({e})") from e
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
-    for c in ("model", "domain", "technique", "metric"):
-        df[c] = df[c].astype(str)
-    for c in ("n_layers", "layer"):
-        if df[c].isna().any():
-            row = int(np.flatnonzero(df[c].isna().to_numpy())[0]) + 2
-            raise ReportError(f"{path}: line {row}: column {c!r} is empty")
-        df[c] = df[c].astype(int)
-    for c in ("value", "ci_low", "ci_high") + (("depth", "smoothed") if "smoothed" in columns else ()):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    if "in_interval" in df.columns:
-        df["in_interval"] = df["in_interval"].map(
-            lambda v: str(v).strip().lower() in ("true", "1", "1.0", "yes")).astype(bool)
-    return df
-
-
-def _check_embedding(path: Path, emb: Any) -> dict:
-    if not isinstance(emb, dict) or not all(k in emb for k in ("layers", "coords", "items")):
-        raise ReportError(f"{path}: expected an object with 'layers', 'coords' and 'items'")
-    n = len(emb["items"])
-    if len(emb["coords"]) != len(emb["layers"]):
-        raise ReportError(f"{path}: {len(emb['layers'])} layers but {len(emb['coords'])} coordinate sets")
-    for layer, xy in zip(emb["layers"], emb["coords"]):
-        if len(xy) != n:
-            raise ReportError(f"{path}: layer {layer} has {len(xy)} points for {n} items")
-    return emb
+def run_domains(provenance: Any) -> tuple[str, ...] | None:
+    """The domains a run's provenance says it mapped (its concept sets), None when it does not say."""
+    sets = provenance.get("concept_sets") if isinstance(provenance, dict) else None
+    if not (isinstance(sets, dict) and sets):
+        return None
+    # the built-in sets that are not medical domains (the reference set of the specificity control) are
+    # run by any run that needs them, without being among its concept sets
+    controls = [d for d, spec in builtin_specs().items() if not spec.medical and d not in sets]
+    return tuple(str(d) for d in sets) + tuple(controls)
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read every known file of a run folder; missing files are left as ``None``.
 
-    Raises ``ReportError`` when the folder does not exist or a present file is malformed."""
+    Raises ``ReportError`` when the folder does not exist or a present file does not match its schema
+    (:mod:`medmap.store.schema`)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: not a run folder (does not exist or is not a directory)")
     run = RunData(path=path)
+    for name in ("config", "provenance"):
+        if (path / f"{name}.json").is_file():
+            setattr(run, name, _read_json(path / f"{name}.json"))
+    domains = run_domains(run.provenance)
     if (path / "scores.csv").is_file():
-        run.scores = _read_csv(path / "scores.csv", SCORE_COLUMNS)
+        run.scores = read_table(path / "scores.csv", SCORE_COLUMNS, domains)
     if (path / "map.csv").is_file():
-        run.map_df = _read_csv(path / "map.csv", MAP_COLUMNS)
+        run.map_df = read_table(path / "map.csv", MAP_COLUMNS, domains)
     if (path / "map.json").is_file():
-        run.map_json = _read_json(path / "map.json")
-        if not isinstance(run.map_json, dict):
-            raise ReportError(f"{path / 'map.json'}: expected an object with 'intervals' and 'agreement'")
+        run.map_json = check_map_json(path / "map.json", _read_json(path / "map.json"))
     if (path / "findings.json").is_file():
         run.findings = _read_json(path / "findings.json")
         if not isinstance(run.findings, dict) or not isinstance(run.findings.get("findings", []), list):
@@ -168,14 +142,11 @@ def load_run(run_dir: str | Path) -> RunData:
         if not isinstance(run.robustness, dict) or not isinstance(run.robustness.get("intervals", []), list) \
                 or not isinstance(run.robustness.get("skipped", []), list):
             raise ReportError(f"{path / 'robustness.json'}: expected {{'intervals': [...], 'skipped': [...]}}")
-    for name in ("config", "provenance"):
-        if (path / f"{name}.json").is_file():
-            setattr(run, name, _read_json(path / f"{name}.json"))
     emb_dir = path / "embeddings"
     if emb_dir.is_dir():
         found = {p.stem: p for p in emb_dir.glob("*.json")}
         for domain in ordered(found):
-            run.embeddings[domain] = _check_embedding(found[domain], _read_json(found[domain]))
+            run.embeddings[domain] = check_embedding(found[domain], _read_json(found[domain]), run.n_layers)
     return run
 
 
