@@ -211,3 +211,13 @@ def test_without_a_reference_set_the_run_says_so(tiny_llama, tmp_path, monkeypat
                   AnalyzeOptions(causal=CausalOptions(n_boot=20), reference=False))
     assert not off.metric.str.endswith("@specific").any()
     assert json.loads((tmp_path / "off" / "specificity.json").read_text())["reference"]["status"] == "off"
+
+
+def test_a_run_folder_may_hold_reference_rows_beside_its_concept_sets():
+    """The reference set is run without being one of the run's concept sets: reading the run back accepts
+    its rows (and still refuses domains that are neither)."""
+    from medmap.report.data import run_domains
+
+    domains = run_domains({"concept_sets": {"age": {}, "drugs": {}}})
+    assert domains[:2] == ("age", "drugs") and REFERENCE_DOMAIN in domains and "symptoms" not in domains
+    assert run_domains({}) is None
