@@ -1,4 +1,6 @@
-"""A synthetic, complete run folder for the report tests: all six domains, four techniques,
+"""A synthetic, complete run folder for the report tests: all six domains, five techniques with their
+control rows (null, lexical, excess, per-template, probes, random-init, specific curves, a "not specific"
+lane, findings with controls),
 UMAP embeddings for age, progression, drugs and symptoms, and hostile strings (HTML, quotes,
 ``</script>``, ``$``) wherever a run's text reaches the report. Deterministic from ``seed``."""
 
@@ -21,8 +23,12 @@ GEOMETRY = {
     "dosage": ["silhouette_umap.route"],
 }
 OTHER = {"saliency": ["mean_abs.both", "mean_abs.attention", "mean_abs.mlp"],
-         "lesion": ["logprob_drop", "kl", "accuracy"], "patching": ["recovery"]}
+         "lesion": ["logprob_drop", "kl", "accuracy"], "patching": ["recovery"], "lens": ["lens_logprob", "lens_rank"]}
 COLLAPSE = ["mean_cosine", "effective_rank", "collapse_flag"]
+SPECIFIC = ("saliency", "lesion", "patching", "lens")
+"""Techniques whose primary metric gets a ``@specific`` curve (and the map draws it)."""
+NOT_SPECIFIC = ("dosage", "lesion")
+"""The lane the fixture's map marks "not specific" (no interval)."""
 
 
 def _clean(obj):
@@ -125,6 +131,23 @@ def _embeddings(rng, n: int) -> dict[str, dict]:
     return out
 
 
+def _controls(rng, model: str, n: int, domain: str, technique: str, metric: str, v: np.ndarray) -> list[list]:
+    """Control rows of a geometry metric (CONVENTIONS: M@null95, M@p, M@lexical, M@excess, M@random_init,
+    M[<template>]) and, for age, probe rows."""
+    if technique != "geometry" or metric in COLLAPSE:
+        return []
+    null95, lexical = np.full(n, 0.3), np.full(n, 0.45)
+    extra = {f"{metric}@null95": null95, f"{metric}@p": np.where(v > null95, 0.001, 0.4),
+             f"{metric}@lexical": lexical, f"{metric}@excess": v - np.maximum(lexical, null95),
+             f"{metric}[t0]": v + rng.normal(0, 0.05, n), f"{metric}[t1]": v + rng.normal(0, 0.05, n)}
+    if domain == "age":
+        extra.update({"probe_acc.gender": np.linspace(0.5, 0.95, n), "probe_acc.gender@null95": np.full(n, 0.6),
+                      "probe_selectivity.gender": np.linspace(0.0, 0.4, n),
+                      "effective_rank@random_init": np.full(n, 30.0)})
+    return [[model, n, domain, technique, m, k, x[k], x[k] - 0.02, x[k] + 0.02] for m, x in extra.items()
+            for k in range(n)]
+
+
 def make_fake_run(tmp_path, n_layers: int = 12, model: str = "fake-model", seed: int = 0) -> Path:
     """Write a complete synthetic run folder under ``tmp_path`` and return it."""
     rng = np.random.default_rng(seed)
@@ -157,11 +180,18 @@ def make_fake_run(tmp_path, n_layers: int = 12, model: str = "fake-model", seed:
                     rows.append([model, n, domain, technique, metric, layer, v[layer], lo[layer], hi[layer]])
                 if m_i == 0:
                     primary[technique] = (metric, v, np.c_[lo, hi])
+                    rows += _controls(rng, model, n, domain, technique, metric, v)
+            if technique in SPECIFIC:
+                metric = primary[technique][0] + "@specific"
+                sv = _curve(rng, n, 0.6, 0.08, 0.3, 0.0) * (0 if (domain, technique) == NOT_SPECIFIC else 1)
+                slo, shi = sv - 0.1, sv + 0.1
+                rows += [[model, n, domain, technique, metric, k, sv[k], slo[k], shi[k]] for k in range(n)]
+                primary[technique] = (metric, sv, np.c_[slo, shi])
         covered = np.zeros(n, dtype=int)
         for technique, (metric, v, ci) in primary.items():
             s = _smooth(v)
             inside = np.zeros(n, dtype=bool)
-            for a, b in _intervals(technique, s):
+            for a, b in ([] if (domain, technique) == NOT_SPECIFIC else _intervals(technique, s)):
                 inside[a:b + 1] = True
                 intervals.append({"model": model, "domain": domain, "technique": technique, "metric": metric,
                                   "start": a, "end": b, "start_depth": a / n, "end_depth": (b + 1) / n})
@@ -176,7 +206,10 @@ def make_fake_run(tmp_path, n_layers: int = 12, model: str = "fake-model", seed:
     pd.DataFrame(map_rows, columns=["model", "n_layers", "domain", "technique", "metric", "layer", "depth", "value",
                                     "ci_low", "ci_high", "smoothed", "in_interval"]).to_csv(run / "map.csv",
                                                                                             index=False)
-    _dump(run / "map.json", {"intervals": intervals, "agreement": agreement,
+    lanes = [{"model": model, "domain": d, "technique": t, "metric": ("logprob_drop@specific" if t == "lesion" else t),
+              "curve": "specific", "status": "not specific" if (d, t) == NOT_SPECIFIC else "mapped",
+              "reason": "planted <b>" + MALICIOUS} for d in DOMAINS for t in SPECIFIC]
+    _dump(run / "map.json", {"intervals": intervals, "agreement": agreement, "lanes": lanes,
                              "rules": {"sigma": 1.0, "geometry": "fastest 3-layer rise",
                                        "others": "≥ 75th percentile, runs ≥ 2, ≤ 3 runs"},
                              "n_layers": {model: n}})
@@ -194,7 +227,14 @@ def make_fake_run(tmp_path, n_layers: int = 12, model: str = "fake-model", seed:
          "inconclusive", "partly inconclusive, as in the paper"),
     ]
     keys = ["id", "domain", "title", "measure", "value", "ci_low", "ci_high", "layer", "verdict", "detail"]
-    _dump(run / "findings.json", {"model": model, "findings": [dict(zip(keys, f)) for f in findings]})
+    docs = [dict(zip(keys, f)) for f in findings]
+    docs[0].update(verdict_raw="reproduced", control=[
+        {"name": "permutation null", "value": 0.3, "margin": 0.67, "beaten": True, "p": 0.001, "rule": "p < 0.01"},
+        {"name": "lexical baseline", "value": 0.99, "margin": -0.02, "beaten": False, "rule": MALICIOUS}])
+    docs[0]["verdict"] = "not reproduced"
+    docs[4].update(verdict_raw="reproduced", verdict="inconclusive",
+                   control=[{"name": "lexical baseline", "value": None, "margin": None, "beaten": None}])
+    _dump(run / "findings.json", {"model": model, "findings": docs})
     for domain, emb in _embeddings(rng, n).items():
         _dump(run / "embeddings" / f"{domain}.json", emb)
     _dump(run / "config.json", {"model": model, "seed": seed, "domains": list(DOMAINS), "pooling": "last",

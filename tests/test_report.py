@@ -100,19 +100,53 @@ def test_map_figure_counts_agreement_without_map_json(loaded):
 
 @pytest.mark.parametrize("domain", ["age", "drugs", "dosage"])
 def test_curves_figure(loaded, domain):
-    fig = F.curves_figure(loaded.scores, loaded.map_df, loaded.intervals, domain)
+    fig = F.curves_figure(loaded.scores, loaded.map_df, loaded.intervals, domain, lanes=loaded.lanes)
     axes = [a for a in fig.axes if a.get_visible()]
-    assert len(axes) == 4
+    titles = [a.get_title(loc="left") for a in axes]
+    # geometry (+ probes for age), then raw and specific side by side for saliency, lesion, patching, lens
+    assert len(axes) == 9 + (domain == "age")
     for ax in axes:
         assert ax.lines and ax.collections  # curve + CI band
-        assert ax.patches  # the interval(s) shaded
-    assert any("mean_abs.attention" in t.get_text() for a in axes for t in a.get_legend().get_texts())
+    labels = {t.get_text() for a in axes for t in a.get_legend().get_texts()}
+    assert "mean_abs.attention" in labels
+    geo = axes[0]
+    geo_labels = [t.get_text() for t in geo.get_legend().get_texts()]
+    for control in ("null (up to 95th pct)", "lexical baseline", "beats null and lexical", "per template"):
+        assert control in geo_labels
+    assert geo.patches  # the geometry interval
+    for tech in ("saliency", "lesion", "patching", "lens"):
+        raw = next(a for a, t in zip(axes, titles) if t.startswith(f"{tech}:") and "@specific" not in t)
+        spec = next(a for a, t in zip(axes, titles) if t.startswith(f"{tech}:") and "@specific" in t)
+        slot = fig.axes.index(raw)  # the grid's slots, the empty ones included
+        assert fig.axes.index(spec) == slot + 1 and slot % 2 == 0  # one row, side by side
+        assert "reference set (0)" in [t.get_text() for t in spec.get_legend().get_texts()]
+        assert not raw.patches  # the map drew the specific curve: its intervals are shaded there
+        flat = (domain, tech) == ("dosage", "lesion")
+        assert bool(spec.patches) is not flat
+        assert ("not specific" in spec.get_title(loc="left")) is flat
+    if domain == "age":
+        assert any("probe_acc.gender" in t.get_text() for t in axes[1].get_legend().get_texts())
+
+
+def test_map_figure_draws_not_specific_lanes(loaded):
+    fig = F.map_figure(loaded.map_df, loaded.intervals, loaded.agreement, lanes=loaded.lanes)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("lesion: not specific") == 1
+    assert any(p.get_hatch() for p in fig.axes[0].patches)
+    plain = F.map_figure(loaded.map_df, loaded.intervals, loaded.agreement)
+    assert "lesion: not specific" not in [t.get_text() for t in plain.axes[0].texts]
+
+
+def test_collapse_figure_draws_random_init(loaded):
+    fig = F.collapse_figure(loaded.scores)
+    assert any(ln.get_linestyle() == ":" for ax in fig.axes for ln in ax.lines)
 
 
 def test_curves_figure_without_map(loaded):
     fig = F.curves_figure(loaded.scores, None, [], "age")
     titles = [a.get_title(loc="left") for a in fig.axes if a.get_visible()]
-    assert "geometry: r2_umap.age" in titles and "patching: recovery" in titles
+    assert "geometry: r2_umap.age" in titles and "patching: recovery\nraw" in titles
+    assert "lens: lens_logprob@specific\ndomain minus reference set" in titles
     with pytest.raises(ReportError, match="no scores"):
         F.curves_figure(loaded.scores, None, [], "no-such-domain")
 
@@ -208,6 +242,19 @@ def test_report_is_one_self_contained_file(report12, run12):
     assert 'class="verdict not-reproduced"' in text and 'class="verdict reproduced"' in text
 
 
+def test_report_findings_show_controls_and_both_verdicts(report12):
+    from medmap.report.html import findings_table
+
+    text = report12.read_text(encoding="utf-8")
+    assert "<th>controls</th><th>before controls</th><th>verdict</th>" in text
+    assert "How to read the controls" in text
+    assert "permutation null: 0.3, p 0.001, margin +0.67" in text and "not beaten" in text
+    assert "lexical baseline:  <span" in text and "did not run" in text  # a control that did not run
+    assert "<i>not specific</i>" in text  # the intervals table
+    old = findings_table([{"id": "x", "verdict": "reproduced"}])  # findings.json written before the controls
+    assert "<td>–</td>" in old and "reproduced" in old
+
+
 def test_report_escapes_run_strings(report12):
     text = report12.read_text(encoding="utf-8")
     assert "<script>alert" not in text.lower()
@@ -286,7 +333,8 @@ def test_compare_figure_and_overlap(two_runs):
     maps = [a for a in fig.axes if a.images]
     assert len(maps) == 2 and all(a.get_xlim() == (0.0, 1.0) for a in maps)
     diff = interval_differences(runs, ["a", "b"])
-    assert len(diff) == 24 and diff["overlap"].between(0, 1).all()
+    # 6 domains x 5 techniques, less the lane both maps mark "not specific" (dosage lesion: no interval)
+    assert len(diff) == 29 and diff["overlap"].between(0, 1).all()
     same = interval_differences([runs[0], runs[0]], ["a", "a2"])
     assert (same["overlap"] == 1).all() and (same["a"] == same["a2"]).all()
 

@@ -84,7 +84,7 @@ class KnowledgeMap:
 
         if domain is None:
             return F.map_figure(self.layer_map.table, self.layer_map.intervals, self.layer_map.agreement,
-                                n_layers=self.n_layers, depth=depth)
+                                n_layers=self.n_layers, depth=depth, lanes=self.layer_map.lanes)
         scores, table = self.scores, self.layer_map.table
         if domain not in set(scores["domain"]):
             raise MedmapError(f"no domain '{domain}' in this map (domains: {', '.join(sorted(set(scores.domain)))})")
@@ -92,7 +92,7 @@ class KnowledgeMap:
             if technique not in set(scores.loc[scores["domain"] == domain, "technique"]):
                 raise MedmapError(f"domain '{domain}' has no technique '{technique}' in this map")
             scores, table = scores[scores["technique"] == technique], table[table["technique"] == technique]
-        return F.curves_figure(scores, table, self.layer_map.intervals, domain)
+        return F.curves_figure(scores, table, self.layer_map.intervals, domain, lanes=self.layer_map.lanes)
 
     def run_data(self):
         """The map as the report reads a run folder (:class:`medmap.report.data.RunData`)."""

@@ -159,7 +159,8 @@ def analyze(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = Fa
         parallel.on_main(lambda: write_json(Path(out) / "config.json", cfg.to_dict()), share=False)
         lm = load_model_for_rank(cfg, note)
         cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
-        scores = run_analyses(lm, sets, list(cfg.techniques), Path(out), cfg.analyze, progress=progress, cache=cache)
+        scores = run_analyses(lm, sets, list(cfg.techniques), Path(out), cfg.analyze, progress=progress, cache=cache,
+                             note=note)
         parallel.on_main(lambda: report_recomputed(cache, note), share=False)
         return scores
 
@@ -223,15 +224,18 @@ def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
 
     t = time.time()
     cache = Cache(Path(cfg.cache) if cfg.cache else out / "cache")
-    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache)
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache, note=note)
     timings["analyze"] = time.time() - t
     variants = None
     if cfg.robustness:  # every rank takes its share of the variants' sweeps, as for the main analysis
+        from medmap.analyses.runner import reference_for
         from medmap.analyses.variants import run_variants
 
         t = time.time()
+        reference = reference_for(sets, list(cfg.techniques), cfg.analyze)[0]
         variants = run_variants(lm, sets, list(cfg.techniques), cfg.analyze, cache, seed=cfg.seed,
-                                seeds=cfg.seeds, paraphrases=cfg.paraphrases, progress=progress)
+                                seeds=cfg.seeds, paraphrases=cfg.paraphrases, progress=progress,
+                                reference=reference)
         timings["robustness"] = time.time() - t
     primary = primary_overrides(cfg, sets)
     return parallel.on_main(lambda: _finish(cfg, out, scores, lm, timings, t0, note, identity, cache, variants,

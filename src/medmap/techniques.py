@@ -18,15 +18,19 @@ class Technique:
     needs: str | None
     """``answers`` (items with a reference answer), ``pairs`` (items with a patching pair) or None."""
     causal: bool
-    """Measured by intervening on the model (its curves get a specificity control against the
-    reference set)."""
+    """Measured by intervening on the model (weights' gradients, removed layers, patched activations)."""
+    specific: bool = False
+    """Its curves get a specificity control against the general-knowledge reference set (rows
+    ``M@specific``, :mod:`medmap.analyses.specificity`); the map draws the specific curve by default
+    (``map_rules.causal_curve``)."""
 
 
 TABLE: dict[str, Technique] = {t.name: t for t in (
     Technique("geometry", "rise", None, None, False),
-    Technique("saliency", "runs", "mean_abs.both", "answers", True),
-    Technique("lesion", "runs", "logprob_drop", "answers", True),
-    Technique("patching", "runs", "recovery", "pairs", True),
+    Technique("saliency", "runs", "mean_abs.both", "answers", True, specific=True),
+    Technique("lesion", "runs", "logprob_drop", "answers", True, specific=True),
+    Technique("patching", "runs", "recovery", "pairs", True, specific=True),
+    Technique("lens", "rise", "lens_logprob", "answers", False, specific=True),
 )}
 TECHNIQUES: tuple[str, ...] = tuple(TABLE)
 """Every technique, in canonical order."""

@@ -57,7 +57,17 @@ def sample(items: list, k: int, seed: int) -> list:
     return [items[i] for i in idx]
 
 
-def saliency(lm, cs, o: CausalOptions, on_step=None):
+def keep_units(units: dict | None, metric: str, values: np.ndarray) -> None:
+    """Record a [units, layers] array of per-item (or per-group) values under ``metric`` when the caller
+    asked for them (``units`` not None): the specificity control (:mod:`medmap.analyses.specificity`)
+    compares them with the reference set's."""
+    if units is not None:
+        units[metric] = np.asarray(values, dtype=float)
+
+
+def saliency(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
+    """Per-layer saliency with CIs over groups; ``units`` (a dict, when given) receives each metric's
+    [groups, layers] values."""
     items = sample(cs.answered, o.max_items, o.seed)
     groups = [items[s:s + o.saliency_group] for s in range(0, len(items), o.saliency_group)]
 
@@ -76,19 +86,35 @@ def saliency(lm, cs, o: CausalOptions, on_step=None):
     rows = []
     for k, part in enumerate(("attention", "mlp", "both")):
         rows += per_unit_curves(arr[:, :, k], f"{o.saliency_stat}.{part}", o.n_boot, o.seed)
+        keep_units(units, f"{o.saliency_stat}.{part}", arr[:, :, k])
     return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="saliency")
 
 
-def lesion(lm, cs, o: CausalOptions, on_step=None):
+def lesion(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
+    """Per-layer lesion effects with CIs over items; ``units`` (a dict, when given) receives each
+    metric's [items, layers] values (``accuracy_intact``: the intact model's, repeated per layer)."""
     items = sample(cs.answered, o.max_items, o.seed)
     r = lesion_scores(lm, [it.prompt for it in items], [it.answer for it in items], o.batch_size, on_step)
     drop = (r["base_logprob"][:, None] - r["logprob"]).numpy()
     rows = per_unit_curves(drop, "logprob_drop", o.n_boot, o.seed)
     rows += per_unit_curves(r["kl"].numpy(), "kl", o.n_boot, o.seed)
     rows += per_unit_curves(r["correct"].float().numpy(), "accuracy", o.n_boot, o.seed)
-    rows += per_unit_curves(r["base_correct"].float().numpy()[:, None].repeat(lm.n_layers, 1),
-                            "accuracy_intact", 0, o.seed)
+    intact = r["base_correct"].float().numpy()[:, None].repeat(lm.n_layers, 1)
+    rows += per_unit_curves(intact, "accuracy_intact", 0, o.seed)
+    for metric, values in (("logprob_drop", drop), ("kl", r["kl"].numpy()),
+                           ("accuracy", r["correct"].float().numpy()), ("accuracy_intact", intact)):
+        keep_units(units, metric, values)
     return frame(rows, model=lm.name, n_layers=lm.n_layers, domain=cs.domain, technique="lesion")
+
+
+def answer_lengths(lm, cs, o: CausalOptions) -> np.ndarray:
+    """Tokens in the reference answer of each item ``lesion`` (and ``saliency``) use, [items, 1] in their
+    order: the specificity control divides the summed log-probability drop by it (a set with longer answers
+    would otherwise show larger drops at every layer)."""
+    from medmap.capture.scoring import answer_tokens
+
+    items = sample(cs.answered, o.max_items, o.seed)
+    return np.array([[len(t)] for t in answer_tokens(lm.tokenizer, [it.answer for it in items])], dtype=float)
 
 
 def lesion_units(n_items: int, batch_size: int, n_layers: int, world: int) -> list[tuple[int, int, list[int]]]:
@@ -161,9 +187,10 @@ def usable_pairs(ld_clean: torch.Tensor, ld_corr: torch.Tensor, min_gap: float) 
     return ok, why
 
 
-def patching(lm, cs, o: CausalOptions, on_step=None):
+def patching(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
     """Normalised recovery P = (LD_patched - LD_corrupted) / (LD_clean - LD_corrupted) per layer, not
-    clipped; pairs whose runs do not differ in the expected direction are excluded and reported."""
+    clipped; pairs whose runs do not differ in the expected direction are excluded and reported.
+    ``units`` (a dict, when given) receives the used pairs' [pairs, layers] recovery."""
     items = sample(cs.pairs, o.max_pairs, o.seed)
     pairs = [Pair(it.prompt, it.pair.corrupted_prompt, it.pair.clean_answer, it.pair.corrupted_answer)
              for it in items]
@@ -172,6 +199,7 @@ def patching(lm, cs, o: CausalOptions, on_step=None):
     denom = (r["ld_clean"] - r["ld_corrupted"])[:, None]
     rec = ((r["ld_patched"] - r["ld_corrupted"][:, None]) / denom).numpy()[ok]
     rows = per_unit_curves(rec, "recovery", o.n_boot, o.seed)
+    keep_units(units, "recovery", rec)
     v, lo, hi = mean_ci((r["ld_clean"] - r["ld_corrupted"]).numpy()[ok], o.n_boot, o.seed)
     rows += [{"metric": "ld_gap", "layer": l, "value": v, "ci_low": lo, "ci_high": hi} for l in range(lm.n_layers)]
     if o.per_position > 0:

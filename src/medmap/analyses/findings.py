@@ -1,39 +1,51 @@
-"""The paper's phenomena, measured on a model's per-layer scores, each with a plain verdict.
+"""The paper's phenomena, measured on a model's per-layer scores, each with a verdict before and after
+its controls. This module reads the numbers out of the score table; the rules that turn them into
+verdicts, and their thresholds, are :mod:`medmap.analyses.verdicts` (pure functions, tested
+table-driven).
 
-Verdict rules are fixed in advance (stated here and in the README) and never tuned per model:
-- age_boundary_17_18: "reproduced" when 17->18 is the strongest age boundary in at least a quarter of the
-  layers, "inconclusive" when it is the strongest in at least one layer, else "not reproduced".
-- age_nonlinear: the linear R^2 of age (30-d UMAP) at the best layer versus the worst intermediate layer
-  (25-75% depth); "reproduced" when the intermediate minimum's CI lies wholly below the best layer's CI,
-  "inconclusive" when the CIs overlap but the minimum is lower by more than 0.1, else "not reproduced".
-- progression_circular (per disease): a layer is circular when circularity > 0.25 (the end stage is less
-  than 75% as far from stage 0 as the farthest stage); "reproduced" when at least a quarter of the
-  layers are circular, "inconclusive" when at least one is, else "not reproduced" (monotone).
-- drugs_specialty_over_mechanism: the silhouette gap (specialty - mechanism) at the layer where the
-  specialty silhouette is highest; "reproduced" when its CI is above 0, "not reproduced" when below 0,
-  else "inconclusive".
-- activation_collapse: layers flagged as collapsed (effective rank < collapse_ratio x the median of the
-  3 layers on each side) in at least two domains at once; "reproduced" when such a layer exists and the
-  effective rank recovers (is no longer flagged) by the last layer, "inconclusive" when only one domain
-  flags a layer, else "not reproduced".
-"""
+Each finding: ``id, domain, title, measure, value, ci_low, ci_high, layer, verdict_raw`` (the rule on the
+measured curve alone), ``control`` (a list of control objects, see ``verdicts``), ``verdict`` (after the
+controls) and ``detail``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from medmap.analyses import verdicts as V
+
 
 def _curve(scores: pd.DataFrame, domain: str, metric: str) -> pd.DataFrame:
     return scores[(scores.domain == domain) & (scores.metric == metric)].sort_values("layer")
 
 
-def _f(id_, domain, title, measure, value=np.nan, lo=np.nan, hi=np.nan, layer=None, verdict="inconclusive",
-       detail=""):
-    return {"id": id_, "domain": domain, "title": title, "measure": measure,
-            "value": None if value is None or not np.isfinite(value) else float(value),
-            "ci_low": None if not np.isfinite(lo) else float(lo), "ci_high": None if not np.isfinite(hi) else float(hi),
-            "layer": None if layer is None else int(layer), "verdict": verdict, "detail": detail}
+def _at(scores: pd.DataFrame, domain: str, metric: str, layer) -> float:
+    """The value of ``metric`` at ``layer`` (NaN when the row is absent)."""
+    c = _curve(scores, domain, metric)
+    v = c[c.layer == layer].value
+    return float(v.iloc[0]) if len(v) else float("nan")
+
+
+def _opt(x) -> float | None:
+    return float(x) if V.finite(x) else None
+
+
+def _f(id_, domain, title, measure, value=np.nan, lo=np.nan, hi=np.nan, layer=None,
+       verdict=V.INCONCLUSIVE, detail="", controls=()):
+    controls = list(controls)
+    return {"id": id_, "domain": domain, "title": title, "measure": measure, "value": _opt(value),
+            "ci_low": _opt(lo), "ci_high": _opt(hi), "layer": None if layer is None else int(layer),
+            "verdict_raw": verdict, "control": controls, "verdict": V.controlled_verdict(verdict, controls),
+            "detail": detail}
+
+
+def null_at(s, domain, metric, layer, observed, p_max) -> dict:
+    return V.null_control(observed, _at(s, domain, metric + "@null95", layer), _at(s, domain, metric + "@p", layer),
+                          p_max)
+
+
+def lexical_at(s, domain, metric, layer, observed, ci_low) -> dict:
+    return V.lexical_control(observed, ci_low, _at(s, domain, metric + "@lexical", layer))
 
 
 def age_findings(s: pd.DataFrame) -> list[dict]:
@@ -42,100 +54,120 @@ def age_findings(s: pd.DataFrame) -> list[dict]:
     if len(at):
         n17 = int((at.value == 17).sum())
         b = _curve(s, "age", "boundary_17_18.age")
-        best = b.loc[b.value.idxmax()] if len(b) else None
-        verdict = "reproduced" if n17 >= max(1, len(at) / 4) else ("inconclusive" if n17 else "not reproduced")
+        best = b.loc[b.value.idxmax()] if len(b) and b.value.notna().any() else None
         mode = int(at.value.mode().iloc[0])
+        value, lo, layer = (best.value, best.ci_low, best.layer) if best is not None else (np.nan, np.nan, None)
+        controls = [null_at(s, "age", "boundary_17_18.age", layer, value, V.BOUNDARY_P_MAX),
+                    lexical_at(s, "age", "boundary_17_18.age", layer, value, lo)]
         out.append(_f("age_boundary_17_18", "age", "Discontinuity of age between 17 and 18",
                       "strength of the 17->18 step relative to neighbouring steps (max over layers)",
-                      best.value if best is not None else np.nan, layer=best.layer if best is not None else None,
-                      verdict=verdict,
-                      detail=f"17->18 is the strongest age boundary in {n17} of {len(at)} layers; the most "
-                             f"frequent strongest boundary is {mode}->{mode + 1}"))
+                      value, lo, best.ci_high if best is not None else np.nan, layer,
+                      V.boundary_verdict(n17, len(at)),
+                      f"17->18 is the strongest age boundary in {n17} of {len(at)} layers; the most "
+                      f"frequent strongest boundary is {mode}->{mode + 1}", controls))
     r2 = _curve(s, "age", "r2_umap.age")
-    if len(r2):
+    if len(r2) and r2.value.notna().any():
         L = int(r2.n_layers.iloc[0])
         best = r2.loc[r2.value.idxmax()]
-        mid = r2[(r2.layer >= 0.25 * L) & (r2.layer <= 0.75 * L)]
+        lo_d, hi_d = V.NONLINEAR_DEPTH
+        mid = r2[(r2.layer >= lo_d * L) & (r2.layer <= hi_d * L) & r2.value.notna()]
         if len(mid):
             worst = mid.loc[mid.value.idxmin()]
-            if np.isfinite(worst.ci_high) and np.isfinite(best.ci_low) and worst.ci_high < best.ci_low:
-                verdict = "reproduced"
-            elif best.value - worst.value > 0.1:
-                verdict = "inconclusive"
-            else:
-                verdict = "not reproduced"
+            controls = [null_at(s, "age", "r2_umap.age", worst.layer, worst.value, V.NONLINEAR_P_MAX)]
             out.append(_f("age_nonlinear", "age", "Non-linear age encoding at intermediate layers",
                           "lowest linear R^2 of age (30-d UMAP) at 25-75% depth", worst.value, worst.ci_low,
-                          worst.ci_high, worst.layer, verdict,
+                          worst.ci_high, worst.layer,
+                          V.nonlinear_verdict(best.value, best.ci_low, worst.value, worst.ci_high),
                           f"best R^2 {best.value:.2f} at layer {int(best.layer)}; intermediate minimum "
-                          f"{worst.value:.2f} at layer {int(worst.layer)}"))
+                          f"{worst.value:.2f} at layer {int(worst.layer)}", controls))
     return out
 
 
 def progression_findings(s: pd.DataFrame) -> list[dict]:
     out = []
-    circ = s[(s.domain == "progression") & s.metric.str.startswith("circularity.stage.")]
+    circ = s[(s.domain == "progression") & s.metric.str.startswith("circularity.stage.")
+             & ~s.metric.str.contains("@", regex=False) & ~s.metric.str.contains("[", regex=False)]
     for metric, c in circ.groupby("metric"):
         disease = metric.split("circularity.stage.", 1)[1]
         c = c.sort_values("layer")
+        if not c.value.notna().any():
+            continue
         rho = _curve(s, "progression", f"spearman.stage.{disease}")
-        circular = c[c.value > 0.25]
-        n = len(c)
-        verdict = "reproduced" if len(circular) >= max(1, n / 4) else ("inconclusive" if len(circular) else
-                                                                        "not reproduced")
+        circular = c[[V.is_circular(v) for v in c.value]]
         peak = c.loc[c.value.idxmax()]
-        mono = rho[rho.value > 0.8].layer.tolist() if len(rho) else []
+        mono = rho[rho.value > V.MONOTONE_SPEARMAN].layer.tolist() if len(rho) else []
+        controls = [null_at(s, "progression", metric, peak.layer, peak.value, V.CIRCULAR_P_MAX)]
         out.append(_f(f"progression_circular.{disease}", "progression", f"Circular progression path: {disease}",
                       "circularity = 1 - d(stage 0, end stage) / max d(stage 0, stage) (max over layers)",
-                      peak.value, layer=peak.layer, verdict=verdict,
-                      detail=f"circular (> 0.25) at layers {_ranges(circular.layer.tolist())}; monotone "
-                             f"(Spearman > 0.8) at layers {_ranges(mono)}"))
+                      peak.value, peak.ci_low, peak.ci_high, peak.layer, V.circular_verdict(len(circular), len(c)),
+                      f"circular (> {V.CIRCULARITY_THRESHOLD}) at layers {_ranges(circular.layer.tolist())}; "
+                      f"monotone (Spearman > {V.MONOTONE_SPEARMAN}) at layers {_ranges(mono)}", controls))
     return out
 
 
 def drug_findings(s: pd.DataFrame) -> list[dict]:
     sp = _curve(s, "drugs", "silhouette_umap.specialty")
-    gap = _curve(s, "drugs", "silhouette_gap.specialty_minus_mechanism")
-    if not len(sp) or not len(gap):
+    gap_metric = "silhouette_gap.specialty_minus_mechanism"
+    gap = _curve(s, "drugs", gap_metric)
+    if not len(sp) or not len(gap) or not sp.value.notna().any():
         return []
     best = sp.loc[sp.value.idxmax()]
-    g = gap[gap.layer == best.layer].iloc[0]
+    here = gap[gap.layer == best.layer]
+    if not len(here):
+        return []
+    g = here.iloc[0]
     mech = _curve(s, "drugs", "silhouette_umap.mechanism")
-    if np.isfinite(g.ci_low) and g.ci_low > 0:
-        verdict = "reproduced"
-    elif np.isfinite(g.ci_high) and g.ci_high < 0:
-        verdict = "not reproduced"
-    else:
-        verdict = "inconclusive"
+    controls = [lexical_at(s, "drugs", gap_metric, best.layer, g.value, g.ci_low)]
+    detail = (f"best silhouette by specialty {best.value:.3f} (layer {int(best.layer)}); best by mechanism "
+              f"{mech.value.max():.3f} (layer {int(mech.loc[mech.value.idxmax()].layer)})"
+              if len(mech) and mech.value.notna().any() else "")
     return [_f("drugs_specialty_over_mechanism", "drugs", "Drugs cluster by specialty rather than mechanism",
                "silhouette(specialty) - silhouette(mechanism), 30-d UMAP, at the best specialty layer",
-               g.value, g.ci_low, g.ci_high, best.layer, verdict,
-               f"best silhouette by specialty {best.value:.3f} (layer {int(best.layer)}); best by mechanism "
-               f"{mech.value.max():.3f} (layer {int(mech.loc[mech.value.idxmax()].layer)})" if len(mech) else "")]
+               g.value, g.ci_low, g.ci_high, best.layer, V.gap_verdict(g.ci_low, g.ci_high), detail, controls)]
+
+
+def random_init_domains(s: pd.DataFrame, layer) -> float:
+    """Domains whose random-init model flags ``layer`` as collapsed: from ``collapse_flag@random_init``,
+    else from ``effective_rank@random_init`` with the geometry's own collapse rule; NaN when neither ran."""
+    flags = s[s.metric == "collapse_flag@random_init"]
+    if len(flags):
+        return float(flags[(flags.layer == layer) & (flags.value > 0)].domain.nunique())
+    eff = s[s.metric == "effective_rank@random_init"]
+    if not len(eff):
+        return float("nan")
+    from medmap.analyses.geometry import GeometryOptions, flag_collapse
+
+    n = 0
+    for _, c in eff.groupby("domain"):
+        c = c.sort_values("layer")
+        f = flag_collapse(c.value.to_numpy(dtype=float), GeometryOptions().collapse_ratio)
+        n += int(any(fl > 0 for fl, lay in zip(f, c.layer) if lay == layer))
+    return float(n)
 
 
 def collapse_findings(s: pd.DataFrame) -> list[dict]:
-    fl = s[(s.metric == "collapse_flag") & (s.value > 0)]
-    if not len(s[s.metric == "collapse_flag"]):
+    all_flags = s[s.metric == "collapse_flag"]
+    if not len(all_flags):
         return []
-    per_layer = fl.groupby("layer").domain.nunique()
-    multi = per_layer[per_layer >= 2]
-    L = int(s[s.metric == "collapse_flag"].n_layers.iloc[0])
+    per_layer = all_flags[all_flags.value > 0].groupby("layer").domain.nunique()
+    multi = per_layer[per_layer >= V.COLLAPSE_MIN_DOMAINS]
+    L = int(all_flags.n_layers.iloc[0])
+    recovered = bool(len(multi)) and int(multi.index.max()) < L - 1
+    verdict = V.collapse_verdict(len(multi), recovered, int((per_layer < V.COLLAPSE_MIN_DOMAINS).sum()))
     if len(multi):
-        last_flag = int(multi.index.max())
-        recovered = last_flag < L - 1
-        verdict = "reproduced" if recovered else "inconclusive"
         layer = int(multi.idxmax())
-        detail = (f"collapsed layers (>= 2 domains): {_ranges(multi.index.tolist())}; "
+        detail = (f"collapsed layers (>= {V.COLLAPSE_MIN_DOMAINS} domains): {_ranges(multi.index.tolist())}; "
                   f"{'recovers by the last layer' if recovered else 'does not recover'}")
     elif len(per_layer):
-        verdict, layer = "inconclusive", int(per_layer.idxmax())
+        layer = int(per_layer.idxmax())
         detail = f"only single domains flag layers {_ranges(per_layer.index.tolist())}"
     else:
-        verdict, layer, detail = "not reproduced", None, "no layer's effective rank drops below the collapse ratio"
+        layer, detail = None, "no layer's effective rank drops below the collapse ratio"
+    observed = float(per_layer.max()) if len(per_layer) else 0.0
+    controls = [V.random_init_control(observed, random_init_domains(s, layer) if layer is not None else np.nan)]
     return [_f("activation_collapse", "all", "Activation collapse in intermediate layers",
-               "number of domains flagging the most-flagged layer", float(per_layer.max()) if len(per_layer) else 0.0,
-               layer=layer, verdict=verdict, detail=detail)]
+               "number of domains flagging the most-flagged layer", observed, layer=layer, verdict=verdict,
+               detail=detail, controls=controls)]
 
 
 def _ranges(layers: list) -> str:
@@ -164,8 +196,16 @@ SEED_DEPENDENCE = (
 )
 
 
+def medical(scores: pd.DataFrame) -> pd.DataFrame:
+    """The rows of medical domains (the reference set and other non-medical built-in sets left out)."""
+    from medmap.concepts.domains import builtin_spec
+
+    keep = {d for d in scores.domain.unique() if (spec := builtin_spec(str(d))) is None or spec.medical}
+    return scores[scores.domain.isin(keep)]
+
+
 def findings(scores: pd.DataFrame, model: str) -> dict:
-    s = scores[scores.technique == "geometry"]
+    s = medical(scores[scores.technique == "geometry"])
     items = age_findings(s) + progression_findings(s) + drug_findings(s) + collapse_findings(s)
-    return {"model": model, "findings": items, "rules": __doc__.split("\n\n", 1)[1].strip(),
+    return {"model": model, "findings": items, "rules": V.__doc__.split("\n\n", 1)[1].strip(),
             "seed_dependence": SEED_DEPENDENCE}

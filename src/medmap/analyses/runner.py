@@ -22,9 +22,13 @@ from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
+from medmap.analyses.lens import lens
+from medmap.analyses.specificity import (REFERENCE_DOMAIN, definitions_text, specific_rows, units_from_json,
+                                         units_to_json)
+from medmap.analyses.stats import frame
 from medmap.capture.cached import capture_set
 from medmap.errors import ConfigError
-from medmap.options import Int, options
+from medmap.options import Bool, Int, options
 from medmap.progress import no_bars
 from medmap.store import Cache, write_frame, write_json
 from medmap.store.schema import SCORE_COLUMNS
@@ -42,6 +46,10 @@ class AnalyzeOptions:
     """Saliency, lesioning and patching options."""
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
     """Optional generation-based lesion degradation rated 1-10 by a judge model (off by default)."""
+    reference: Bool = True
+    """Run the general-knowledge reference set through every technique that has a specificity control
+    (saliency, lesion, patching, lens) and add the rows ``M@specific`` (domain minus reference); see
+    :mod:`medmap.analyses.specificity`. Off: the map's causal lanes use the raw curves."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,8 +91,8 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
-    else:
-        parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal)}
+    else:  # "units": entries hold the per-unit arrays the specificity control needs
+        parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":
             parts["judge"] = asdict(options.judge)
     dtype = next(lm.model.parameters()).dtype
@@ -108,6 +116,7 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     if hit is not None:
         return hit
     extra: dict = {}
+    units: dict = {}
     if technique == "geometry":
         with progress(f"capture {cs.domain}", len(cs)) as adv:
             acts = capture_acts(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
@@ -118,26 +127,32 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     elif technique == "saliency":
         n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
         with progress(f"saliency {cs.domain}", n) as adv:
-            df = saliency(lm, cs, options.causal, on_step=adv)
+            df = saliency(lm, cs, options.causal, on_step=adv, units=units)
     elif technique == "lesion":
         n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
         with progress(f"lesion {cs.domain}", n) as adv:
-            df = lesion(lm, cs, options.causal, on_step=adv)
+            df = lesion(lm, cs, options.causal, on_step=adv, units=units)
         if options.judge.kind != "none":
             from medmap.analyses.judge import judge_lesions
 
             with progress(f"lesion judge {cs.domain}", None) as adv:  # rank 0 alone runs the judge
                 jdf, records = parallel.on_main(lambda: judge_lesions(lm, cs, options.judge, on_step=adv))
             df = pd.concat([df, jdf], ignore_index=True)
-            extra = {"judge": records}
+            extra["judge"] = records
     elif technique == "patching":
         n = min(len(cs.pairs), options.causal.max_pairs or len(cs.pairs))
         with progress(f"patching {cs.domain}", n) as adv:
-            df, info = patching(lm, cs, options.causal, on_step=adv)
+            df, info = patching(lm, cs, options.causal, on_step=adv, units=units)
         extra = {"patching": info}
+    elif technique == "lens":
+        n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
+        with progress(f"lens {cs.domain}", n) as adv:
+            df = lens(lm, cs, options.causal, on_step=adv, units=units)
     else:
         raise ConfigError(f"unknown technique '{technique}'")
     df = df[list(SCORE_COLUMNS)]
+    if units:
+        extra["units"] = units_to_json(units)
 
     def store():
         folder.mkdir(parents=True, exist_ok=True)
@@ -150,34 +165,119 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     return parallel.on_main(store), extra
 
 
+def reference_for(sets, techniques, options: AnalyzeOptions, note=None):
+    """The reference set of the specificity control and what happened to it (for ``specificity.json``):
+    a set of domain ``reference`` among ``sets``, else the built-in one. None when no technique has a
+    specificity control, when ``analyze.reference`` is off, or when the built-in set is not shipped (said
+    through ``note``: the causal lanes then use raw curves)."""
+    specific = [t for t in techniques if (info := technique_info(t)) is not None and info.specific]
+    if not specific:
+        return None, {"status": "not needed", "note": "no technique with a specificity control was run"}
+    if not options.reference:
+        return None, {"status": "off", "note": "analyze.reference is false: the causal lanes use raw curves"}
+    given = [cs for cs in sets if cs.domain == REFERENCE_DOMAIN]
+    if given:
+        ref = given[0]
+    else:
+        from medmap.concepts import load_builtin
+        from medmap.errors import ConceptError
+
+        try:
+            ref = load_builtin(REFERENCE_DOMAIN)
+        except ConceptError as e:
+            msg = f"reference set unavailable ({e}): the causal lanes of the map use raw curves"
+            if note is not None:
+                note(msg)
+            return None, {"status": "unavailable", "note": msg}
+    return ref, {"status": "ran", "origin": ref.origin, "sha256": ref.hash, "n_items": len(ref),
+                 "n_answered": len(ref.answered), "n_pairs": len(ref.pairs), "techniques": specific}
+
+
+def with_lengths(lm, cs, technique: str, units: dict, options: AnalyzeOptions) -> dict:
+    """``units`` plus, for lesioning, the answers' token counts (``answer_tokens``, [items, 1]; tokenising
+    the sampled answers again is cheap and keeps cached entries valid)."""
+    if technique == "lesion":
+        from medmap.analyses.causal import answer_lengths
+
+        units = dict(units, answer_tokens=answer_lengths(lm, cs, options.causal))
+    return units
+
+
+def specificity_frames(lm, units: dict, options: AnalyzeOptions) -> tuple[list[pd.DataFrame], list[dict]]:
+    """``M@specific`` rows of every (domain, technique) in ``units`` ((domain, technique) -> per-unit
+    arrays) whose technique also has units for the reference set; and, for the others, why not."""
+    frames, missing = [], []
+    for (domain, t), u in units.items():
+        if domain == REFERENCE_DOMAIN:
+            continue
+        ref = units.get((REFERENCE_DOMAIN, t))
+        if ref is None:
+            missing.append({"domain": domain, "technique": t,
+                            "reason": f"the reference set was not run through {t} (no usable items or pairs)"})
+            continue
+        rows = specific_rows(t, u, ref, options.causal.n_boot, options.causal.seed)
+        frames.append(frame(rows, model=lm.name, n_layers=lm.n_layers, domain=domain, technique=t))
+    return frames, missing
+
+
+def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=no_bars, reference=None,
+            on_result=None) -> tuple[list[pd.DataFrame], list[dict]]:
+    """Every technique on every set, then the reference set through the techniques with a specificity
+    control (once) and the ``M@specific`` rows. ``on_result(cs, technique, extra)`` sees each result.
+    Returns the score frames and the (domain, technique) pairs left without specific rows."""
+    frames, units = [], {}
+    todo = [(cs, list(techniques)) for cs in sets]
+    if reference is not None and all(cs.domain != REFERENCE_DOMAIN for cs in sets):
+        todo.append((reference, [t for t in techniques if technique_info(t).specific]))
+    for cs, techs in todo:
+        for t in techs:
+            # label problems are the caller's to reject (validate_sets) before any model runs
+            if t != "geometry" and skip_reason(cs, t) is not None:
+                continue
+            df, extra = run_technique(lm, cs, t, options, cache, progress)
+            frames.append(df)
+            if "units" in extra:
+                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
+            if on_result is not None:
+                on_result(cs, t, extra)
+    missing: list[dict] = []
+    if reference is not None:
+        more, missing = specificity_frames(lm, units, options)
+        frames += more
+    return frames, missing
+
+
 def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=no_bars,
-            cache: Cache | None = None) -> pd.DataFrame:
-    """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json`` and
-    ``patching.json`` (pairs used and excluded) under ``out``. Returns the scores (on every rank under
+            cache: Cache | None = None, note=None) -> pd.DataFrame:
+    """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json``,
+    ``patching.json`` (pairs used and excluded) and ``specificity.json`` (the reference set used, the
+    definitions, what got no specific rows and why) under ``out``. Returns the scores (on every rank under
     torchrun, where rank 0 alone writes)."""
     out = Path(out)
     cache = cache or Cache(out / "cache")
     import time
 
-    frames, pinfo = [], {}
+    pinfo: dict = {}
     embedded: set[str] = set()
     stage_times: dict[str, float] = {}
-    for cs in sets:
-        for t in techniques:
-            # label problems are the caller's to reject (validate_sets) before any model runs
-            if t != "geometry" and skip_reason(cs, t) is not None:
-                continue
-            t0 = time.perf_counter()
-            df, extra = run_technique(lm, cs, t, options, cache, progress)
-            stage_times[f"{cs.domain}/{t}"] = round(time.perf_counter() - t0, 2)
-            frames.append(df)
-            if "embeddings" in extra:
-                embedded.add(cs.domain)
-                if parallel.is_main():
-                    write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
-            if "patching" in extra:
-                pinfo[cs.domain] = extra["patching"]
+    clock = [time.perf_counter()]
+
+    def seen(cs, t, extra):
+        now = time.perf_counter()
+        stage_times[f"{cs.domain}/{t}"] = round(now - clock[0], 2)
+        clock[0] = now
+        if "embeddings" in extra:
+            embedded.add(cs.domain)
+            if parallel.is_main():
+                write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
+        if "patching" in extra:
+            pinfo[cs.domain] = extra["patching"]
+
+    reference, ref_info = reference_for(sets, techniques, options, note)
+    frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen)
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
+    spec_doc = {"reference": ref_info, "missing": missing, "definitions": definitions_text(techniques),
+                "reference_domain": REFERENCE_DOMAIN}
 
     def store():
         write_frame(out / "scores.csv", scores)
@@ -189,6 +289,7 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             write_json(out / "patching.json", pinfo)
         else:
             (out / "patching.json").unlink(missing_ok=True)
+        write_json(out / "specificity.json", spec_doc)
         # only the embeddings this analysis made: an earlier analysis of other domains leaves none behind
         for old in (out / "embeddings").glob("*.json"):
             if old.stem not in embedded:

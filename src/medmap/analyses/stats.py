@@ -38,11 +38,21 @@ def mean_ci(x: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]
     return float(x.mean()), lo, hi
 
 
-def per_unit_curves(values: np.ndarray, metric: str, n_boot: int, seed: int) -> list[dict]:
-    """Rows for a [units, layers] array: per layer the mean over units with a bootstrap CI."""
+def median_ci(x: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Median of ``x`` (NaNs ignored) with a bootstrap CI over its entries."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = bootstrap_ci(lambda idx: float(np.median(x[idx])), x.size, n_boot, seed)
+    return float(np.median(x)), lo, hi
+
+
+def per_unit_curves(values: np.ndarray, metric: str, n_boot: int, seed: int, stat=mean_ci) -> list[dict]:
+    """Rows for a [units, layers] array: per layer the mean (or ``stat``) over units with a bootstrap CI."""
     rows = []
     for layer in range(values.shape[1]):
-        v, lo, hi = mean_ci(values[:, layer], n_boot, seed + layer)
+        v, lo, hi = stat(values[:, layer], n_boot, seed + layer)
         rows.append({"metric": metric, "layer": layer, "value": v, "ci_low": lo, "ci_high": hi})
     return rows
 

@@ -10,7 +10,11 @@ Every (domain, technique) goes through the runner's cache (the options carry the
 hash the subset), so a rerun or a resumed run recomputes nothing. A (variant, domain, technique) that
 cannot be analysed while the full set could (a template without patching pairs, a label value with a
 single member among one template's items, ...) is recorded in ``skipped`` with the reason, never
-dropped silently."""
+dropped silently.
+
+With a reference set (the specificity control), every variant also runs it (whole, with the variant's
+seed) through the techniques that have the control and gets its own ``M@specific`` rows, so that each
+variant's map is drawn from the same kind of curve as the main map."""
 
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason
+from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason, specificity_frames, with_lengths
+from medmap.analyses.specificity import REFERENCE_DOMAIN, units_from_json
 from medmap.progress import no_bars
 from medmap.store.schema import SCORE_COLUMNS
+from medmap.techniques import technique as technique_info
 
 
 @dataclass
@@ -57,9 +63,11 @@ def _labelled(progress, name: str):
     return lambda desc, total: progress(f"{name}: {desc}", total)
 
 
-def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, skipped) -> Variant:
+def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, skipped, reference=None) -> Variant:
     """``pieces``: (full set, set to analyse) pairs."""
-    frames = []
+    frames, units = [], {}
+    if reference is not None and all(full.domain != REFERENCE_DOMAIN for full, _ in pieces):
+        pieces = list(pieces) + [(reference, reference)]
     for full, cs in pieces:
         for t in techniques:
             if skip_reason(full, t) is not None:
@@ -69,22 +77,29 @@ def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, 
                 skipped.append({"group": group, "variant": name, "domain": cs.domain, "technique": t,
                                 "reason": why})
                 continue
-            df, _ = run_technique(lm, cs, t, options, cache, _labelled(progress, name))
+            if cs is reference and not technique_info(t).specific:
+                continue
+            df, extra = run_technique(lm, cs, t, options, cache, _labelled(progress, name))
             frames.append(df)
+            if "units" in extra:
+                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
+    if reference is not None:
+        frames += specificity_frames(lm, units, options)[0]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
     return Variant(group, name, scores)
 
 
 def run_variants(lm, sets, techniques, options: AnalyzeOptions, cache, *, seed: int, seeds: int = 1,
-                 paraphrases: bool = False, progress=None) -> Variants:
+                 paraphrases: bool = False, progress=None, reference=None) -> Variants:
     """Analyse the seed variants ``seed+1 … seed+seeds-1`` and, with ``paraphrases``, one variant per
-    template. The main analysis (``seed``, all items) is not repeated here."""
+    template. The main analysis (``seed``, all items) is not repeated here. ``reference``: the reference
+    set of the specificity control (``runner.reference_for``), or None."""
     progress = progress or no_bars
     out = Variants(settings={"seeds": [seed + k for k in range(max(1, seeds))], "paraphrases": bool(paraphrases)})
     for k in range(1, seeds):
         name = f"seed={seed + k}"
         out.variants.append(_run_variant(lm, [(cs, cs) for cs in sets], techniques, with_seed_offset(options, k),
-                                         cache, progress, "seed", name, out.skipped))
+                                         cache, progress, "seed", name, out.skipped, reference))
     if not paraphrases:
         return out
     per_template: dict[str, list] = {}
@@ -107,5 +122,5 @@ def run_variants(lm, sets, techniques, options: AnalyzeOptions, cache, *, seed: 
             per_template.setdefault(name, []).append((cs, cs.subset(lambda it, n=name: it.template == n)))
     for name, pieces in per_template.items():
         out.variants.append(_run_variant(lm, pieces, techniques, options, cache, progress, "template", name,
-                                         out.skipped))
+                                         out.skipped, reference))
     return out

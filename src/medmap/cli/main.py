@@ -12,6 +12,7 @@ import typer
 from medmap.cli.errors import exit_codes
 from medmap.cli.progress import console, note, say, show_progress, task
 from medmap.errors import MedmapError
+from medmap.techniques import TECHNIQUES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
@@ -21,6 +22,7 @@ _DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: au
                     "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
 _MAX_MEMORY_HELP = "Memory per device for the device map, e.g. 0=20GiB,cpu=60GiB (implies --device-map auto)."
 _OFFLOAD_HELP = "Folder for the weights the device map places on disk."
+_TECHNIQUES_HELP = f"Comma-separated, from: {', '.join(TECHNIQUES)}."
 
 
 def _placement(dtype, device_map, max_memory, offload_folder) -> dict:
@@ -222,7 +224,7 @@ def _note(msg: str) -> None:
 def analyze(
     model: Optional[str] = typer.Option(None, "--model", help="Bundled name, HF folder, .gguf file or hub id."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all)."),
-    techniques: Optional[str] = typer.Option(None, "--techniques", help="Comma-separated (default: all four)."),
+    techniques: Optional[str] = typer.Option(None, "--techniques", help=_TECHNIQUES_HELP + " Default: all."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
@@ -251,7 +253,7 @@ def run(
     model: Optional[str] = typer.Option(None, "--model", help="Model (default: the bundled smollm2-135m)."),
     domains: Optional[str] = typer.Option(None, "--domains", help="Comma-separated domains (default: all six, or "
                                                                   "all of the --concepts file)."),
-    techniques: Optional[str] = typer.Option(None, "--techniques", help="Comma-separated (default: all four)."),
+    techniques: Optional[str] = typer.Option(None, "--techniques", help=_TECHNIQUES_HELP + " Default: all."),
     concepts_file: Optional[Path] = typer.Option(None, "--concepts", help="A user's JSONL concept file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<model>-<config hash>)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),

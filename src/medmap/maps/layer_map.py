@@ -6,6 +6,12 @@ domain, technique, metric, layer, value, ci_low, ci_high``), keeps one *primary*
 intervals with :mod:`medmap.maps.rules`. The result, :class:`LayerMap`, is a long table (one row
 per model, domain, technique and layer, also on a normalised depth axis ``layer / n_layers``), the
 list of intervals, and an agreement count per layer (how many techniques cover it).
+
+For the techniques with a specificity control (saliency, lesion, patching, lens) the curve is by default
+``<primary>@specific`` (the domain minus the general-knowledge reference set) where the scores have it;
+:attr:`LayerMap.lanes` says per (domain, technique) which curve was used and whether the lane is "not
+specific" (no layer above the reference: no interval). Domains that are not medical (the reference set
+itself, domain ``reference``) are not lanes of the map.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from medmap.maps._common import domain_key, technique_key
 from medmap.store import write_json as write_json_atomic
 from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS
 from medmap.store import write_with as atomic_write
-from medmap.maps.rules import MapRules, intervals_for, smooth
+from medmap.maps.rules import MapRules, intervals_for, is_specific, smooth
+
+SPECIFIC = "@specific"
+LANE_STATUSES = ("mapped", "not specific")
 
 
 def _default_primary(domain: str, technique: str) -> str | None:
@@ -104,6 +113,11 @@ class LayerMap:
     rules: MapRules = field(default_factory=MapRules)
     """The rules the intervals were drawn with."""
 
+    lanes: list[dict] = field(default_factory=list)
+    """One dict per (model, domain, technique) lane: ``metric`` (the curve used), ``curve`` (``specific``
+    or ``raw``), ``status`` (``mapped``, or ``not specific``: the domain's specific curve has no layer
+    whose CI lies above 0, so the lane has no interval) and ``reason`` (in words)."""
+
     def __post_init__(self):
         if self.agreement is None:
             self.agreement = _agreement(self.table)
@@ -117,7 +131,7 @@ class LayerMap:
     def to_json_dict(self) -> dict:
         """Intervals, agreement records, rules and layer counts as plain JSON-ready values."""
         return {"format": FORMAT, "rules": self.rules.to_dict(), "n_layers": self.n_layers,
-                "intervals": [dict(i) for i in self.intervals],
+                "intervals": [dict(i) for i in self.intervals], "lanes": [dict(x) for x in self.lanes],
                 "agreement": self.agreement.to_dict(orient="records")}
 
     def save(self, folder: str | Path) -> Path:
@@ -135,6 +149,7 @@ class LayerMap:
         """Same table, intervals, agreement and rules."""
         return (isinstance(other, LayerMap) and self.rules == other.rules
                 and self.intervals == other.intervals and self.table.equals(other.table)
+                and self.lanes == other.lanes
                 and self.agreement.equals(other.agreement))
 
 
@@ -215,13 +230,27 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
                   key=lambda k: (k[0], domain_key(k[1]), technique_key(k[2])))
     frames, intervals = [], []
     as_str = scores[["model", "domain", "technique", "metric"]].astype(str)
+    lanes = []
     for model, domain, technique in keys:
+        spec = builtin_spec(domain)
+        if spec is not None and not spec.medical:
+            continue
         metric = _lookup(domain, technique, overrides)
         if metric is None:
             continue
-        sel = ((as_str["model"] == model) & (as_str["domain"] == domain)
-               & (as_str["technique"] == technique) & (as_str["metric"] == metric)).to_numpy()
-        rows = scores.loc[sel]
+
+        def select(m):
+            return scores.loc[((as_str["model"] == model) & (as_str["domain"] == domain)
+                               & (as_str["technique"] == technique) & (as_str["metric"] == m)).to_numpy()]
+
+        rows = select(metric)
+        lane = _lane(technique, metric, rules)
+        if lane["curve"] == "specific":
+            specific = select(metric + SPECIFIC)
+            if specific.empty:
+                lane.update(curve="raw", reason=f"no {metric}{SPECIFIC} rows (reference set not run): raw curve")
+            else:
+                rows, metric = specific, metric + SPECIFIC
         if rows.empty:
             continue
         n = n_layers[model]
@@ -237,6 +266,15 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
             curve[col] = full
         curve["smoothed"] = smooth(curve["value"].to_numpy(), rules.sigma)
         found = intervals_for(technique, curve["value"].to_numpy(), rules)
+        if lane["curve"] == "specific":
+            above = int(np.sum(curve["ci_low"].to_numpy() > 0))
+            if is_specific(curve["ci_low"].to_numpy()):
+                lane["reason"] = f"{above} layer(s) whose CI lies above the reference set's effect"
+            else:
+                found = []
+                lane.update(status="not specific", reason="no layer's CI lies above the reference set's effect: "
+                                                          "not treated differently from general knowledge")
+        lanes.append({"model": model, "domain": domain, "technique": technique, "metric": metric, **lane})
         inside = np.zeros(n, dtype=bool)
         for start, end in found:
             inside[start:end + 1] = True
@@ -251,7 +289,18 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
         raise MedmapError(f"nothing to map: no primary metric found in the scores (metrics present: "
                           f"{present}); pass primary={{(domain, technique): metric}} to choose")
     table = _coerce(pd.concat(frames, ignore_index=True), TABLE_COLUMNS)
-    return LayerMap(table=table, intervals=intervals, rules=rules)
+    return LayerMap(table=table, intervals=intervals, rules=rules, lanes=lanes)
+
+
+def _lane(technique: str, metric: str, rules: MapRules) -> dict:
+    """The curve a lane starts from: ``specific`` for the techniques with the control (unless the rules
+    say ``raw``), else ``raw``."""
+    info = TECHNIQUE_TABLE.get(technique)
+    if info is None or not info.specific:
+        return {"curve": "raw", "status": "mapped", "reason": "no specificity control for this technique"}
+    if rules.causal_curve == "raw":
+        return {"curve": "raw", "status": "mapped", "reason": "map_rules.causal_curve is raw"}
+    return {"curve": "specific", "status": "mapped", "reason": ""}
 
 
 def load_map(folder: str | Path) -> LayerMap:
@@ -265,6 +314,7 @@ def load_map(folder: str | Path) -> LayerMap:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         rules = MapRules(**meta["rules"])
         intervals = [dict(i) for i in meta["intervals"]]
+        lanes = [dict(x) for x in meta.get("lanes") or []]
     except (ValueError, KeyError, TypeError) as exc:
         raise MedmapError(f"{meta_path} is not a knowledge map file: {exc}") from exc
     if meta.get("format") != FORMAT:
@@ -282,4 +332,4 @@ def load_map(folder: str | Path) -> LayerMap:
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise MedmapError(f"knowledge map table in {folder} lacks column(s) {missing}")
-    return LayerMap(table=_coerce(table, TABLE_COLUMNS), intervals=intervals, rules=rules)
+    return LayerMap(table=_coerce(table, TABLE_COLUMNS), intervals=intervals, rules=rules, lanes=lanes)

@@ -9,6 +9,11 @@ where the curve says "here". The paper ("From curves to the map") does it in two
    above the ``percentile``-th percentile, as runs of at least ``min_run`` consecutive layers, at most
    ``max_runs`` runs (:func:`top_runs`).
 
+For the techniques with a specificity control (saliency, lesion, patching, lens) the curve is by default
+the domain's effect minus the reference set's (``M@specific``, ``causal_curve``). A lane whose specific
+curve has no layer with its CI wholly above 0 (:func:`is_specific`) is *not specific*: the domain is not
+treated differently from general knowledge there, and the lane gets no interval.
+
 Intervals are inclusive ``(start, end)`` pairs of 0-based layer indices. Every function here accepts
 any float array (empty, constant, containing NaN or infinities; infinities are treated as NaN) and
 returns only valid intervals (``0 <= start <= end < len(values)``), or ``[]``.
@@ -17,6 +22,7 @@ returns only valid intervals (``0 <= start <= end < len(values)``), or ``[]``.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -49,9 +55,27 @@ class MapRules:
     max_runs: Int = Field(3, ge=1)
     """Saliency, lesion, patching: keep at most this many runs (those of highest mean smoothed value)."""
 
+    causal_curve: Literal["specific", "raw"] = "specific"
+    """Saliency, lesion, patching, lens: ``specific`` draws the intervals from the domain-minus-reference
+    curve ``M@specific`` where the scores have it (a lane with no layer above the reference is marked
+    "not specific" and gets no interval); ``raw`` from the technique's own curve."""
+
     def to_dict(self) -> dict:
         """The rules as a plain JSON-ready dict (``MapRules(**d)`` rebuilds them)."""
-        return {k: (float(v) if isinstance(v, float) else int(v)) for k, v in asdict(self).items()}
+        return {k: (v if isinstance(v, str) else float(v) if isinstance(v, float) else int(v))
+                for k, v in asdict(self).items()}
+
+
+SPECIFIC_MARGIN = 0.0
+"""A specific curve singles a layer out when the layer's CI lower bound lies above this (the domain's
+effect exceeds the reference set's)."""
+
+
+def is_specific(ci_low) -> bool:
+    """Whether a specific curve (its per-layer CI lower bounds) has at least one layer whose CI lies
+    wholly above :data:`SPECIFIC_MARGIN`. NaN bounds (too few items for a CI) never count."""
+    lo = _as_curve(ci_low)
+    return bool(np.any(lo[np.isfinite(lo)] > SPECIFIC_MARGIN))
 
 
 def _as_curve(values) -> np.ndarray:
@@ -166,7 +190,7 @@ def top_runs(values, rules: MapRules = MapRules()) -> list[Interval]:
 
 
 def intervals_for(technique: str, values, rules: MapRules = MapRules()) -> list[Interval]:
-    """The intervals of one technique's curve, by the technique table's rule: ``rise`` (geometry) uses
+    """The intervals of one technique's curve, by the technique table's rule: ``rise`` (geometry, lens) uses
     :func:`fastest_rise`; ``runs`` (saliency, lesion, patching) uses :func:`top_runs`. An unknown
     technique raises :class:`MedmapError`."""
     info = TECHNIQUE_TABLE.get(technique)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medmap.concepts.domains import builtin_spec, domain_order
+from medmap.concepts.domains import builtin_spec, builtin_specs, domain_order
 from medmap.errors import MedmapError
 from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS, RunFileError, check_embedding, check_map_json, read_table
 from medmap.techniques import TECHNIQUES
@@ -52,6 +52,11 @@ class RunData:
     @property
     def intervals(self) -> list[dict]:
         return list((self.map_json or {}).get("intervals") or [])
+
+    @property
+    def lanes(self) -> list[dict]:
+        """``map.json`` ``lanes``: per (domain, technique) the curve used and its status (e.g. "not specific")."""
+        return [x for x in (self.map_json or {}).get("lanes") or [] if isinstance(x, dict)]
 
     @property
     def agreement(self) -> list[dict]:
@@ -101,7 +106,12 @@ def _read_json(path: Path) -> Any:
 def run_domains(provenance: Any) -> tuple[str, ...] | None:
     """The domains a run's provenance says it mapped (its concept sets), None when it does not say."""
     sets = provenance.get("concept_sets") if isinstance(provenance, dict) else None
-    return tuple(str(d) for d in sets) if isinstance(sets, dict) and sets else None
+    if not (isinstance(sets, dict) and sets):
+        return None
+    # the built-in sets that are not medical domains (the reference set of the specificity control) are
+    # run by any run that needs them, without being among its concept sets
+    controls = [d for d, spec in builtin_specs().items() if not spec.medical and d not in sets]
+    return tuple(str(d) for d in sets) + tuple(controls)
 
 
 def load_run(run_dir: str | Path) -> RunData:

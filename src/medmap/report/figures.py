@@ -14,57 +14,16 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from medmap.report.curves import PRIMARY_PREFERENCE, companion_metrics, curves_figure, primary_metric
 from medmap.report.data import (ReportError, is_numeric_label, num, ordered, ordered_techniques,
                                 template_of)
+from medmap.report.style import (EXTRA_STYLE, TECHNIQUE_STYLE, as_frame, domain_colour, layer_curve, new_figure,
+                                 technique_style, text)
 
-TECHNIQUE_STYLE = {  # Okabe-Ito colours (colour-blind safe), one marker each
-    "geometry": ("#0072B2", "o"),
-    "saliency": ("#E69F00", "s"),
-    "lesion": ("#009E73", "^"),
-    "patching": ("#D55E00", "D"),
-}
-_EXTRA_STYLE = [("#CC79A7", "v"), ("#56B4E9", "P"), ("#F0E442", "X"), ("#000000", "*")]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
-# Preferred primary metric per technique when map.csv is absent (first present wins).
-PRIMARY_PREFERENCE = ("silhouette_umap.", "r2_umap.", "spearman.", "mean_abs.both", "logprob_drop", "recovery")
-
-
-def domain_colour(domain: str) -> str:
-    """A domain's colour from the domain table (grey for domains not in it)."""
-    from medmap.concepts.domains import builtin_spec
-
-    spec = builtin_spec(domain)
-    return spec.colour if spec is not None and spec.colour else "#555555"
-
-
-def _t(s: Any) -> str:
-    """Text from a run, safe for matplotlib: ``$`` would start mathtext."""
-    return str(s).replace("$", r"\$")
-
-
-def _figure(figsize, **kw):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained", **kw)
-
-
-def technique_style(technique: str, techniques: Sequence[str] = ()) -> tuple[str, str]:
-    if technique in TECHNIQUE_STYLE:
-        return TECHNIQUE_STYLE[technique]
-    extra = [t for t in techniques if t not in TECHNIQUE_STYLE]
-    i = extra.index(technique) if technique in extra else 0
-    return _EXTRA_STYLE[i % len(_EXTRA_STYLE)]
-
-
-def as_frame(rows: Any, columns: Sequence[str] = ()) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, a list of dicts or ``None`` (empty, with ``columns``)."""
-    if rows is None:
-        return pd.DataFrame(columns=list(columns))
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    for c in columns:
-        if c not in df.columns:
-            df[c] = np.nan
-    return df
+_t = text  # short names used throughout this module (and by compare.py, positions.py)
+_figure = new_figure
+_curve = layer_curve
 
 
 def _agreement_counts(agreement: pd.DataFrame, intervals: pd.DataFrame, domain: str, n: int) -> np.ndarray:
@@ -81,23 +40,34 @@ def _agreement_counts(agreement: pd.DataFrame, intervals: pd.DataFrame, domain: 
     return counts
 
 
+def not_specific(lanes: Any) -> set[tuple[str, str]]:
+    """(domain, technique) of the map's lanes marked "not specific" (``map.json`` ``lanes``)."""
+    return {(str(x.get("domain")), str(x.get("technique"))) for x in (lanes or [])
+            if isinstance(x, dict) and x.get("status") == "not specific"}
+
+
 def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequence[str],
-             techniques: Sequence[str], *, depth: bool = False, vmax: float | None = None):
+             techniques: Sequence[str], *, depth: bool = False, vmax: float | None = None, lanes: Any = None):
     """Draw a domain × layer map on ``ax``; returns the agreement image (for a colorbar).
 
     Each domain is a band: one lane per technique with a bar over each interval and its marker at
     each layer, and below them a heat strip of the number of techniques whose interval covers the
-    layer. With ``depth``, the x axis is layer / n_layers and layer l spans [l/n, (l+1)/n)."""
+    layer. A lane the map marked "not specific" (``lanes``: map.json's) is a hatched bar over every layer
+    with those words: the domain is not treated differently from general knowledge there. With
+    ``depth``, the x axis is layer / n_layers and layer l spans [l/n, (l+1)/n)."""
+    from matplotlib.patches import Rectangle
+
     from matplotlib import colormaps
 
     iv = as_frame(intervals, ("domain", "technique", "start", "end"))
     ag = as_frame(agreement, ("domain", "layer", "count"))
     scale, off = (1.0 / n_layers, 0.0) if depth else (1.0, -0.5)
     x0, x1 = off, n_layers * scale + off
-    lanes = np.linspace(-0.36, 0.18, max(len(techniques), 1)) if len(techniques) > 1 else np.array([-0.09])
+    lane_y = np.linspace(-0.36, 0.18, max(len(techniques), 1)) if len(techniques) > 1 else np.array([-0.09])
     vmax = vmax or max(len(techniques), 1)
     cmap = colormaps["Purples"]
     image = None
+    flat = not_specific(lanes)
     for i, domain in enumerate(domains):
         counts = _agreement_counts(ag, iv, domain, n_layers)
         image = ax.imshow(counts[None, :], extent=(x0, x1, i + 0.46, i + 0.28), cmap=cmap, vmin=0, vmax=vmax,
@@ -109,8 +79,14 @@ def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequenc
                             color="white" if c > vmax / 2 else "#333333", zorder=3)
         for k, tech in enumerate(techniques):
             colour, marker = technique_style(tech, techniques)
-            y = i + lanes[k]
+            y = i + lane_y[k]
             rows = iv[(iv["domain"].astype(str) == domain) & (iv["technique"].astype(str) == tech)]
+            if (domain, tech) in flat:
+                h = min(0.1, 0.8 * float(lane_y[1] - lane_y[0])) if len(lane_y) > 1 else 0.1
+                ax.add_patch(Rectangle((x0, y - h / 2), x1 - x0, h, fill=False, hatch="////", edgecolor=colour,
+                                       lw=0.6, alpha=0.8, zorder=2))
+                ax.text((x0 + x1) / 2, y, f"{_t(tech)}: not specific", ha="center", va="center", fontsize=6.5,
+                        color="#333333", zorder=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
             for _, r in rows.iterrows():
                 s, e = int(r["start"]), int(r["end"])
                 ax.hlines(y, s * scale + off + 0.1 * scale, (e + 1) * scale + off - 0.1 * scale, color=colour,
@@ -146,9 +122,10 @@ def technique_handles(techniques: Sequence[str]):
 
 
 def map_figure(map_df: Any, intervals: Any, agreement: Any, *, n_layers: int | None = None,
-               depth: bool = False, title: str | None = None):
+               depth: bool = False, title: str | None = None, lanes: Any = None):
     """The knowledge map (the paper's figure 2): domain × layer, one lane and marker per technique,
-    bars over each technique's interval(s), and a heat strip with the agreement count per layer."""
+    bars over each technique's interval(s), hatched "not specific" lanes (``lanes``: map.json's), and a
+    heat strip with the agreement count per layer."""
     mdf = as_frame(map_df, ("model", "n_layers", "domain", "technique"))
     iv = as_frame(intervals, ("model", "domain", "technique", "start", "end"))
     if mdf["model"].nunique() > 1:
@@ -163,92 +140,13 @@ def map_figure(map_df: Any, intervals: Any, agreement: Any, *, n_layers: int | N
         raise ReportError("map_figure: no domain in map.csv or in the intervals")
     fig = _figure((10.5, 0.85 * len(domains) + 1.6))
     ax = fig.add_subplot()
-    image = draw_map(ax, iv, agreement, n_layers, domains, techniques, depth=depth)
+    image = draw_map(ax, iv, agreement, n_layers, domains, techniques, depth=depth, lanes=lanes)
     cb = fig.colorbar(image, ax=ax, label="techniques agreeing", fraction=0.025, pad=0.01)
     cb.set_ticks(range(len(techniques) + 1))
     fig.legend(handles=technique_handles(techniques), loc="outside upper center", ncol=len(techniques),
                frameon=False)
     model = title or (str(mdf["model"].iloc[0]) if len(mdf) else "")
     ax.set_title(_t(f"Knowledge map{': ' + model if model else ''} ({n_layers} layers)"), loc="left")
-    return fig
-
-
-def primary_metric(scores: pd.DataFrame, domain: str, technique: str) -> str | None:
-    """The metric drawn for (domain, technique) when map.csv does not name one."""
-    metrics = list(dict.fromkeys(scores.loc[(scores["domain"] == domain) & (scores["technique"] == technique),
-                                            "metric"]))
-    for pref in PRIMARY_PREFERENCE:
-        for m in metrics:
-            if m.startswith(pref):
-                return m
-    skip = {"mean_cosine", "effective_rank", "collapse_flag"}
-    return next((m for m in metrics if m not in skip and not m.startswith("boundary_at")), None)
-
-
-def companion_metrics(primary: str, available: Iterable[str]) -> list[str]:
-    """Metrics drawn thinly beside the primary one: the raw/PCA-space twin of a UMAP metric, and
-    the attention/MLP parts of a saliency sum."""
-    avail = list(dict.fromkeys(available))
-    out = []
-    if "_umap" in primary:
-        out = [primary.replace("_umap", s) for s in ("_raw", "_pca")]
-    elif primary.startswith("mean_abs."):
-        out = [m for m in avail if m.startswith("mean_abs.") and m != primary]
-    return [m for m in out if m in avail]
-
-
-def _curve(df: pd.DataFrame) -> pd.DataFrame:
-    return df.groupby("layer", as_index=False).mean(numeric_only=True).sort_values("layer")
-
-
-def curves_figure(scores_df: Any, map_df: Any, intervals: Any, domain: str):
-    """Per technique, a panel with the primary metric per layer, its CI band, the smoothed curve
-    (when map.csv has it), thin companion metrics, and the chosen intervals shaded."""
-    scores = as_frame(scores_df, ("model", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
-    mdf = as_frame(map_df, ("model", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high",
-                            "smoothed"))
-    iv = as_frame(intervals, ("domain", "technique", "start", "end"))
-    mdf, sdf = mdf[mdf["domain"] == domain], scores[scores["domain"] == domain]
-    techniques = ordered_techniques(list(mdf["technique"]) + list(sdf["technique"]))
-    panels = []
-    for tech in techniques:
-        rows = mdf[mdf["technique"] == tech]
-        metric = str(rows["metric"].iloc[0]) if len(rows) else primary_metric(sdf, domain, tech)
-        if metric is None:
-            continue
-        if not len(rows):
-            rows = sdf[(sdf["technique"] == tech) & (sdf["metric"] == metric)]
-        panels.append((tech, metric, rows))
-    if not panels:
-        raise ReportError(f"curves_figure: no scores for domain {domain!r}")
-    ncols = min(2, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    fig = _figure((5.6 * ncols, 3.0 * nrows + 0.5))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (tech, metric, rows) in zip(axes, panels):
-        colour, marker = technique_style(tech, techniques)
-        c = _curve(rows)
-        for _, r in iv[(iv["domain"] == domain) & (iv["technique"] == tech)].iterrows():
-            ax.axvspan(int(r["start"]) - 0.5, int(r["end"]) + 0.5, color=colour, alpha=0.14, lw=0)
-        ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.22, lw=0, label="CI")
-        ax.plot(c["layer"], c["value"], color=colour, marker=marker, ms=3.5, lw=1.5, label=_t(metric))
-        if "smoothed" in c and c["smoothed"].notna().any():
-            ax.plot(c["layer"], c["smoothed"], color="#333333", ls="--", lw=1, label="smoothed")
-        others = sdf[sdf["technique"] == tech]
-        for j, comp in enumerate(companion_metrics(metric, others["metric"])):
-            cc = _curve(others[others["metric"] == comp])
-            ax.plot(cc["layer"], cc["value"], color="#777777", lw=0.9, ls=[":", "-."][j % 2], label=_t(comp))
-        if metric == "recovery":
-            ax.axhline(1, color="#999999", lw=0.6, ls=":")
-        ax.axhline(0, color="#cccccc", lw=0.6, zorder=0)
-        ax.set_title(_t(f"{tech}: {metric}"), loc="left", fontsize=10)
-        ax.set_xlabel("decoder layer")
-        ax.legend(fontsize=7, frameon=False, loc="best")
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle(_t(f"{domain}: per-layer curves (shaded: map intervals)"), x=0.01, ha="left")
     return fig
 
 
@@ -358,6 +256,10 @@ def collapse_figure(scores_df: Any):
             colour = domain_colour(domain)
             ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.15, lw=0)
             ax.plot(c["layer"], c["value"], color=colour, lw=1.4, label=_t(domain))
+            rand = scores[(scores["metric"] == f"{metric}@random_init") & (scores["domain"] == domain)]
+            if len(rand):
+                r = _curve(rand)
+                ax.plot(r["layer"], r["value"], color=colour, lw=1.0, ls=":", alpha=0.8)
             fl = c[c["layer"].isin(flags.loc[flags["domain"] == domain, "layer"])]
             if len(fl):
                 ax.plot(fl["layer"], fl["value"], ls="", marker="x", color="#d62728", ms=7, mew=1.6)
@@ -371,6 +273,11 @@ def collapse_figure(scores_df: Any):
 
         handles.append(Line2D([], [], ls="", marker="x", color="#d62728", mew=1.6))
         labels_.append("collapse flagged")
+    if scores["metric"].astype(str).str.endswith("@random_init").any():
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="#555555", ls=":"))
+        labels_.append("random-init model (dotted)")
     fig.legend(handles, labels_, loc="outside right upper", fontsize=8, frameon=False)
     fig.suptitle("Representation collapse per layer", x=0.01, ha="left", fontsize=11)
     return fig

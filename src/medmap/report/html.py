@@ -21,6 +21,9 @@ def _intervals_table(run: RunData) -> str:
     """Domain rows × technique columns; each cell lists the intervals as layers and depth."""
     n = run.n_layers or 0
     cells: dict[tuple[str, str], list[str]] = {}
+    for lane in run.lanes:
+        if lane.get("status") == "not specific":
+            cells[(str(lane.get("domain")), str(lane.get("technique")))] = ["<i>not specific</i>"]
     for iv in run.intervals:
         s, e = int(iv["start"]), int(iv["end"])
         depth = f" <small>({s / n:.2f}–{(e + 1) / n:.2f})</small>" if n else ""
@@ -32,7 +35,48 @@ def _intervals_table(run: RunData) -> str:
     rows = [[H.esc(d)] + [f'<td title="{H.esc(metrics.get((d, t), ""))}">{"<br>".join(cells.get((d, t), [])) or "–"}</td>'
                           for t in techniques] for d in domains]
     return H.table(["domain"] + techniques, rows) + \
-        '<p class="note">Layers (and depth = layer / n_layers); hover a cell for the metric used.</p>'
+        ('<p class="note">Layers (and depth = layer / n_layers); hover a cell for the curve used (<code>@specific</code>: '
+         'the domain minus the reference set). <i>not specific</i>: no layer of the domain lies above general '
+         'knowledge for that technique, so it has no interval.</p>')
+
+
+CONTROLS_NOTE = (
+    "<h3>How to read the controls</h3><ul class=\"note\">"
+    "<li><b>Permutation null</b> (grey band on geometry curves, up to its 95th percentile <code>M@null95</code>): "
+    "what the metric reaches when the labels (or, for progression, the stage order) are shuffled. A value "
+    "inside the band is not distinguishable from chance; <code>M@p</code> is the one-sided p-value.</li>"
+    "<li><b>Lexical baseline</b> (dashed line, <code>M@lexical</code>): the same metric on a representation "
+    "of the prompt's surface form only. A curve that does not rise above it may be reading the words, not "
+    "the concept. Rings mark layers where the metric beats both null and lexical (<code>M@excess</code> &gt; 0).</li>"
+    "<li><b>Random-init model</b> (dotted, <code>M@random_init</code>): the same architecture with "
+    "re-initialised weights; what it shows too is architecture, not learned knowledge.</li>"
+    "<li><b>Specific curves</b> (saliency, lesion, patching, lens; <code>M@specific</code>): the domain's "
+    "effect minus the general-knowledge reference set's, with a bootstrap CI over the items of both. The "
+    "map draws these by default; a lane with no layer whose CI lies above 0 is <i>not specific</i>.</li>"
+    "<li><b>Findings</b>: <i>before controls</i> is the rule on the measured curve alone; the verdict "
+    "requires beating every control that ran, is <i>not reproduced</i> when a control explains the effect, "
+    "and at most <i>inconclusive</i> when a control did not run.</li></ul>")
+
+
+def _control_cell(controls) -> str:
+    """One line per control: name, its value, the margin by which the finding beats it, and whether it does."""
+    if isinstance(controls, dict):
+        controls = [controls]
+    lines = []
+    for c in controls or []:
+        if not isinstance(c, dict):
+            continue
+        beaten = c.get("beaten")
+        mark = {True: "beaten", False: "not beaten"}.get(beaten, "did not run")
+        cls = {True: "reproduced", False: "not-reproduced"}.get(beaten, "inconclusive")
+        bits = [] if beaten is None else [f"{fmt(c.get('value'))}"]
+        if c.get("p") is not None:
+            bits.append(f"p {fmt(c.get('p'))}")
+        if c.get("margin") is not None:
+            bits.append(f"margin {float(c['margin']):+.3g}")
+        lines.append(f'{H.esc(c.get("name", "?"))}: {H.esc(", ".join(bits))} '
+                     f'<span class="verdict {cls}" title="{H.esc(c.get("rule", ""))}">{mark}</span>')
+    return "<td>" + ("<br>".join(lines) or "–") + "</td>"
 
 
 def findings_table(findings: list[dict]) -> str:
@@ -43,8 +87,11 @@ def findings_table(findings: list[dict]) -> str:
         rows.append([H.esc(f.get("id", "")), H.esc(f.get("domain", "")), f'<td>{title}{detail}</td>',
                      H.esc(f.get("measure", "")),
                      f'<td class="num">{H.value_ci(f.get("value"), f.get("ci_low"), f.get("ci_high"))}</td>',
-                     f'<td class="num">{H.esc(fmt(f.get("layer")))}</td>', H.verdict_badge(f.get("verdict"))])
-    return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "verdict"], rows)
+                     f'<td class="num">{H.esc(fmt(f.get("layer")))}</td>', _control_cell(f.get("control")),
+                     H.verdict_badge(f.get("verdict_raw")) if f.get("verdict_raw") else "–",
+                     H.verdict_badge(f.get("verdict"))])
+    return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "controls", "before controls",
+                    "verdict"], rows)
 
 
 _GROUPS = {"seed": "seeds", "template": "prompt templates"}
@@ -150,16 +197,22 @@ def report_html(run: RunData, figures: list[dict]) -> str:
     if "map" in figs:
         sections.append(("map", "Map", "<h2>Knowledge map</h2><p class=\"note\">One lane and marker per technique; "
                          "bars span each technique's interval(s); the purple strip counts the techniques whose "
-                         "interval covers the layer (where they agree, the localisation is most trusted).</p>"
+                         "interval covers the layer (where they agree, the localisation is most trusted). Saliency, "
+                         "lesion, patching and lens lanes are drawn from the domain's effect minus the reference "
+                         "set's; a hatched lane is <i>not specific</i> (nothing above general knowledge).</p>"
                          + H.img(figs["map"]["png"], "knowledge map") + _intervals_table(run)))
     if run.findings and run.findings.get("findings"):
         sections.append(("findings", "Findings", "<h2>Findings</h2><p class=\"note\">Claims of the paper checked "
-                         "on this model; value with its confidence interval.</p>"
-                         + findings_table(run.findings["findings"])))
+                         "on this model; value with its confidence interval, each control it was held against, and "
+                         "the verdict before and after the controls.</p>"
+                         + findings_table(run.findings["findings"]) + CONTROLS_NOTE))
     curves = [n for n in figs if n.startswith("curves_")]
     if curves:
         sections.append(("curves", "Curves", "<h2>Per-layer curves</h2><p class=\"note\">Primary metric per "
-                         "technique with its CI band and smoothed curve; shaded: the chosen intervals.</p>"
+                         "technique with its CI band and smoothed curve; geometry with its null band, lexical "
+                         "baseline and probes; the causal techniques and the lens with their specific curve "
+                         "(domain minus reference) beside the raw one; shaded: the chosen intervals. See "
+                         "<a href=\"#findings\">How to read the controls</a>.</p>"
                          + "".join(f"<h3>{H.esc(n[len('curves_'):])}</h3>" + H.img(figs[n]["png"], figs[n]["caption"])
                                    for n in curves)))
     payload = {d: umap_payload(d, e) for d, e in run.embeddings.items() if e.get("items") and e.get("layers")}

@@ -25,11 +25,12 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
     if run.map_df is not None or run.intervals:
         n = run.n_layers
         if n is not None:
-            yield "map", "Knowledge map", lambda: F.map_figure(run.map_df, run.intervals, run.agreement, n_layers=n)
+            yield "map", "Knowledge map", lambda: F.map_figure(run.map_df, run.intervals, run.agreement, n_layers=n,
+                                                               lanes=run.lanes)
     if run.scores is not None:
         for domain in ordered(run.scores["domain"]):
             yield (f"curves_{domain}", f"{domain}: per-layer curves",
-                   lambda d=domain: F.curves_figure(run.scores, run.map_df, run.intervals, d))
+                   lambda d=domain: F.curves_figure(run.scores, run.map_df, run.intervals, d, lanes=run.lanes))
     for domain, emb in run.embeddings.items():
         for v in umap_views(domain, emb):
             yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",

@@ -26,7 +26,7 @@ MAP_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "d
 """Columns of ``map.csv`` (one row per model, domain, technique and layer of the primary metric)."""
 
 RUN_OUTPUTS = ("scores.csv", "scores.parquet", "map.csv", "map.parquet", "map.json", "findings.json",
-               "patching.json", "robustness.csv", "robustness.json", "embeddings", "figures", "report.html",
+               "patching.json", "specificity.json", "robustness.csv", "robustness.json", "embeddings", "figures", "report.html",
                "provenance.json", "timings.json", "stage_times.json", "DONE.json")
 """Everything a run writes besides ``config.json``, the cache and the lock: removed before a run whose
 inputs differ from the folder's earlier run, so no output of another config is ever read. A new output
