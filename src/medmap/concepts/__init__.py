@@ -3,8 +3,10 @@
 from medmap.concepts.schema import METRIC_LABELS, ConceptItem, PatchPair
 from medmap.concepts.sets import (
     BUILTIN_DOMAINS,
+    REFERENCE,
     ConceptSet,
     available_builtin,
+    is_neutral,
     load_builtin,
     load_file,
     metric_problems,
@@ -15,6 +17,6 @@ from medmap.concepts.sets import (
 )
 
 __all__ = [
-    "BUILTIN_DOMAINS", "METRIC_LABELS", "ConceptItem", "ConceptSet", "PatchPair", "available_builtin",
-    "load_builtin", "load_file", "metric_problems", "parse_jsonl", "resolve_sets", "to_jsonl", "validate_sets",
+    "BUILTIN_DOMAINS", "METRIC_LABELS", "REFERENCE", "ConceptItem", "ConceptSet", "PatchPair", "available_builtin",
+    "is_neutral", "load_builtin", "load_file", "metric_problems", "parse_jsonl", "resolve_sets", "to_jsonl", "validate_sets",
 ]

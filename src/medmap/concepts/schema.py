@@ -6,8 +6,9 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Domain = Literal["age", "symptoms", "diseases", "progression", "drugs", "dosage"]
-LabelValue = Union[int, str]
+Domain = Literal["age", "symptoms", "diseases", "progression", "drugs", "dosage", "reference"]
+"""The medical domains of the map, and ``reference``: the general-knowledge control set (not mapped)."""
+LabelValue = Union[bool, int, str]  # bool first: a boolean label (e.g. ``cue``) stays a boolean
 
 #: Labels each domain's geometry metrics group by. Categorical labels need two members per value.
 METRIC_LABELS: dict[str, tuple[str, ...]] = {
@@ -17,6 +18,7 @@ METRIC_LABELS: dict[str, tuple[str, ...]] = {
     "progression": ("disease", "stage"),
     "drugs": ("mechanism", "specialty"),
     "dosage": ("unit",),
+    "reference": ("category",),
 }
 
 

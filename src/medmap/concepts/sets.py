@@ -15,6 +15,16 @@ from medmap.concepts.schema import METRIC_LABELS, ConceptItem
 from medmap.errors import ConceptError
 
 BUILTIN_DOMAINS = ("age", "symptoms", "diseases", "progression", "drugs", "dosage")
+"""The medical domains mapped by default."""
+REFERENCE = "reference"
+"""The built-in general-knowledge control set: loaded by name (``load_builtin('reference')``,
+``--domains reference``), never one of the default domains."""
+
+
+def is_neutral(template: str | None) -> bool:
+    """Whether a template id names a neutral (task-free) template: one that names the concept and asks
+    nothing (ids ``neutral``, ``neutral2``, ...). Their items carry no answer and no pair."""
+    return bool(template) and template.startswith("neutral")
 
 
 @dataclass(frozen=True)
@@ -131,8 +141,8 @@ def load_file(path: str | Path) -> list[ConceptSet]:
 
 
 def builtin_path(domain: str):
-    if domain not in BUILTIN_DOMAINS:
-        raise ConceptError(f"unknown domain '{domain}': choose from {', '.join(BUILTIN_DOMAINS)}")
+    if domain not in BUILTIN_DOMAINS + (REFERENCE,):
+        raise ConceptError(f"unknown domain '{domain}': choose from {', '.join(BUILTIN_DOMAINS + (REFERENCE,))}")
     return resources.files("medmap.concepts").joinpath("data", f"{domain}.jsonl")
 
 
