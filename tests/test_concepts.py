@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from medmap.concepts import (available_builtin, load_builtin, load_file, parse_jsonl, to_jsonl,
+from medmap.concepts import (available_builtin, default_domains, load_builtin, load_file, parse_jsonl, to_jsonl,
                              validate_sets)
 from medmap.errors import ConceptError
 
@@ -19,14 +19,15 @@ def _write(tmp_path, rows):
 
 
 def test_builtin_sets_load_and_roundtrip(tmp_path):
-    for d in available_builtin():
+    assert available_builtin() == list(default_domains())  # the reference set is shipped but not a default domain
+    for d in available_builtin() + ["reference"]:
         cs = load_builtin(d)
         assert len(cs) > 0 and all(it.domain == d for it in cs.items)
         p = tmp_path / f"{d}.jsonl"
         p.write_text(to_jsonl(cs))
         again = load_file(p)[0]
         assert again.hash == cs.hash
-    validate_sets([load_builtin(d) for d in available_builtin()])
+    validate_sets([load_builtin(d) for d in available_builtin() + ["reference"]])
 
 
 def test_age_set_shape():
@@ -35,7 +36,7 @@ def test_age_set_shape():
     assert ages == set(range(101))
     assert {it.labels["gender"] for it in cs.items} == {"male", "female"}
     assert len({it.template for it in cs.items}) >= 3
-    assert len(cs.pairs) >= 20
+    assert len(cs.pairs) >= 36
 
 
 @pytest.mark.parametrize("row, where", [

@@ -124,7 +124,7 @@ def test_builder_reproduces_the_shipped_file_byte_for_byte(domain, tmp_path):
 
 
 def test_sources_note_counts_match_the_files():
-    note = (builtin_path("drugs").parent / "SOURCES_progression_drugs_dosage.md").read_text()
+    note = (builtin_path("drugs").parent / "SOURCES_drugs_dosage.md").read_text()
     for domain in ("drugs", "dosage"):
         row = next(line for line in note.splitlines() if line.startswith(f"| `{domain}.jsonl` |"))
         n_items, n_pairs = (int(c) for c in row.strip(" |").split("|")[-2:])

@@ -9,15 +9,21 @@ What lives here:
   atomic, mode 0644, read back and compared with what was built);
 - how an item and its patching pair are put together (`make_item`, `make_pair`, `attach_pairs`),
   so that every set has the same fields in the same order;
+- the command line every builder takes (`output_path`: `--out-dir DIR` writes the file there instead
+  of the package's data folder, used by the test that rebuilds every set and compares bytes);
+- neutral (task-free) templates: ids starting with `neutral` (`is_neutral`); their items name the
+  concept and ask nothing, so they carry no answer and no pair;
 - the self-checks that every concept set must pass (`check_items`, `check_unique_ids`,
   `check_templates_per_concept`, `count_pairs`, `corrupted_span`), and the checks of the
   category sets built from a category -> names table with swap tables for the pairs
-  (`pair_map`, `category_of`, `build_category_items`, `check_category_set`,
+  (`pair_map`, `category_of`, `has_cue`, `build_category_items`, `check_category_set`,
   `write_category_set`: symptoms, diseases).
 """
 
+import argparse
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -27,9 +33,22 @@ ITEM_KEYS = ("id", "domain", "prompt", "labels", "concept", "span", "template", 
 PAIR_KEYS = {"corrupted_prompt", "clean_answer", "corrupted_answer"}
 
 
-def out_path(domain: str) -> Path:
-    """The data file of a concept set: src/medmap/concepts/data/<domain>.jsonl."""
-    return DATA_DIR / (domain + ".jsonl")
+def out_path(domain: str, out_dir=None) -> Path:
+    """The data file of a concept set: src/medmap/concepts/data/<domain>.jsonl, or <out_dir>/<domain>.jsonl."""
+    return (Path(out_dir) if out_dir else DATA_DIR) / (domain + ".jsonl")
+
+
+def output_path(domain: str, argv=None) -> Path:
+    """Where a builder run from the command line writes: `--out-dir DIR` (default: the data folder)."""
+    ap = argparse.ArgumentParser(description="Build the %s concept set." % domain)
+    ap.add_argument("--out-dir", default=None, help="write <domain>.jsonl here instead of the package data folder")
+    args, _ = ap.parse_known_args(argv)
+    return out_path(domain, args.out_dir)
+
+
+def is_neutral(template: str) -> bool:
+    """Neutral (task-free) templates name the concept and ask nothing: ids `neutral`, `neutral2`, ..."""
+    return template.startswith("neutral")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,8 +88,9 @@ def write_jsonl(path, items, sort_keys=False):
 # ---------------------------------------------------------------------------------------------
 
 def make_item(domain, key, template, prompt, answer, labels, concept, span, source) -> dict:
-    """One concept item, id "<domain>-<key>-<template>", fields in the order the sets use."""
-    return {
+    """One concept item, id "<domain>-<key>-<template>", fields in the order the sets use. An answer of
+    None (neutral templates) leaves the field out."""
+    item = {
         "id": "%s-%s-%s" % (domain, key, template),
         "domain": domain,
         "prompt": prompt,
@@ -81,6 +101,9 @@ def make_item(domain, key, template, prompt, answer, labels, concept, span, sour
         "template": template,
         "source": source,
     }
+    if answer is None:
+        del item["answer"]
+    return item
 
 
 def make_pair(corrupted_prompt, clean_answer, corrupted_answer) -> dict:
@@ -108,7 +131,8 @@ def check_unique_ids(items):
 
 def check_items(items, domain, clean_is_answer=True, distinct_first_word=False):
     """The contract every concept item keeps: unique id, all fields present and non-empty, the
-    span inside the prompt, no trailing space, answers starting with a space; for a patching pair
+    span inside the prompt, no trailing space, answers starting with a space (items of a neutral
+    template have neither answer nor pair, the others have an answer); for a patching pair
     exactly the three pair fields, answers starting with a space and differing from each other,
     and a corrupted prompt without trailing space that differs from the clean one.
 
@@ -117,11 +141,17 @@ def check_items(items, domain, clean_is_answer=True, distinct_first_word=False):
     """
     check_unique_ids(items)
     for it in items:
+        neutral = is_neutral(it["template"])
         for key in ITEM_KEYS:
+            if neutral and key == "answer":
+                assert key not in it and "pair" not in it, "a neutral item asks nothing: " + it["id"]
+                continue
             assert key in it and it[key] != "", (it["id"], key)
         assert it["domain"] == domain, it["id"]
         assert it["span"] in it["prompt"], it["id"]
         assert it["prompt"] == it["prompt"].rstrip(), "trailing space: " + it["id"]
+        if neutral:
+            continue
         assert it["answer"].startswith(" ") and it["answer"].strip(), it["id"]
         if "pair" in it:
             p = it["pair"]
@@ -166,7 +196,7 @@ def count_pairs(items, minimum=25) -> int:
 # Category sets: category -> names, with patching pairs from swap tables (symptoms, diseases)
 # ---------------------------------------------------------------------------------------------
 
-def pair_map(swaps, one_way) -> dict:
+def pair_map(swaps, one_way=()) -> dict:
     """clean name -> corrupted name: SWAPS both ways, ONE_WAY clean -> corrupted only."""
     return {**{a: b for a, b in swaps}, **{b: a for a, b in swaps}, **dict(one_way)}
 
@@ -176,46 +206,59 @@ def category_of(groups) -> dict:
     return {name: c for c, names in groups.items() for name in names}
 
 
-def build_category_items(domain, groups, categories, templates, pair_template, pairs, slug, render):
+def has_cue(text, patterns) -> bool:
+    """Whether `text` contains one of the regular expressions `patterns` (matched on lower case):
+    a word that names a category (its organ, its specialty, its usual suffix)."""
+    low = text.lower()
+    return any(re.search(p, low) for p in patterns)
+
+
+def build_category_items(domain, groups, categories, templates, pairs, slug, render, cues=None):
     """Items of a category set: one per name (of `groups`, category -> names) and template, labelled
-    with the category; the name's item on `pair_template` gets the patching pair of `pairs` (clean
-    name -> corrupted name). `categories` maps a category to a tuple whose third field is the
-    source; render(category, name, template) gives (prompt, span, answer, pair answer)."""
+    with the category (and `cue`: whether the name contains a word of `cues[category]`); the name's
+    item on template t gets the patching pair of `pairs[t]` (clean name -> corrupted name).
+    `categories` maps a category to a tuple whose last field is the source; render(category, name,
+    template) gives (prompt, span, answer, pair answer), answer None on a neutral template."""
     cat = category_of(groups)
     items = []
     for c, names in groups.items():
         for name in names:
+            labels = {"category": c}
+            if cues is not None:
+                labels["cue"] = has_cue(name, cues[c])
             for t in templates:
                 prompt, span, answer, pair_answer = render(c, name, t)
-                item = make_item(domain, slug(name), t, prompt, answer, {"category": c}, name, span,
-                                 categories[c][2])
-                if t == pair_template and name in pairs:
-                    other = pairs[name]
+                item = make_item(domain, slug(name), t, prompt, answer, dict(labels), name, span,
+                                 categories[c][-1])
+                if name in pairs.get(t, {}):
+                    other = pairs[t][name]
                     other_prompt, _, _, other_answer = render(cat[other], other, t)
                     item["pair"] = make_pair(other_prompt, pair_answer, other_answer)
                 items.append(item)
     return items
 
 
-def check_category_set(items, domain, groups, categories, templates, swaps, one_way,
-                       clean_is_answer=True, noun="name"):
-    """Self-check of a category set: every name in one category only, at least 80 names in at
-    least 8 categories of at least 8 names, one item per name and template, items that keep the
-    contract of `check_items` with a known category label, each name the clean side of one pair
-    at most, pairs across categories, at least 25 pairs."""
+def check_category_set(items, domain, groups, categories, templates, pairs, clean_is_answer=True,
+                       noun="name", min_names=80, min_per_category=5, min_pairs=25):
+    """Self-check of a category set: every name in one category only, at least `min_names` names in
+    at least 8 categories of at least `min_per_category` names, one item per name and template,
+    items that keep the contract of `check_items` with a known category label, at least one neutral
+    template, pairs (per template: clean name -> corrupted name) only on task templates and across
+    categories, at least `min_pairs` pairs."""
     cat = category_of(groups)
-    pairs = pair_map(swaps, one_way)
     assert len(cat) == sum(len(v) for v in groups.values()), "a %s is listed twice" % noun
-    assert len(cat) >= 80 and len(groups) >= 8, (len(cat), len(groups))
-    assert all(len(v) >= 8 for v in groups.values()), {c: len(v) for c, v in groups.items()}
+    assert len(cat) >= min_names and len(groups) >= 8, (len(cat), len(groups))
+    assert all(len(v) >= min_per_category for v in groups.values()), {c: len(v) for c, v in groups.items()}
     assert len(items) == len(cat) * len(templates)
+    assert any(is_neutral(t) for t in templates), "need a neutral template"
     check_items(items, domain, clean_is_answer=clean_is_answer)
     for i in items:
         assert i["labels"]["category"] in categories, i["id"]
-    assert len(pairs) == 2 * len(swaps) + len(one_way), "a %s is the clean side of two pairs" % noun
-    for a, b in pairs.items():
-        assert a in cat and b in cat and cat[a] != cat[b], (a, b)
-    count_pairs(items, 25)
+    for t, table in pairs.items():
+        assert t in templates and not is_neutral(t), t
+        for a, b in table.items():
+            assert a in cat and b in cat and cat[a] != cat[b], (t, a, b)
+    count_pairs(items, min_pairs)
 
 
 def write_category_set(items, path, groups, what):

@@ -4,7 +4,7 @@ One row per well-established adult dose. Every amount was checked by hand agains
 National Formulary, adult doses) and the US prescribing information (FDA label) or the named
 guideline; `source` quotes the dose as the reference gives it, with its range or titration, so the
 single number used can be checked. Doses that differ between the formularies were left out or, for
-the frequency only, given no frequency prompt (see SOURCES_progression_drugs_dosage.md).
+the frequency only, given no frequency prompt (see SOURCES_drugs_dosage.md).
 
 dose kind: "dose" (the usual dose; for a regular medicine the maintenance dose), "starting dose"
 (the labelled initial dose of a drug that is titrated), "loading dose" (the first dose of a

@@ -4,7 +4,7 @@ Every row was checked by hand against the WHO ATC/DDD index (class, ATC code), t
 prescribing information (FDA label / UK SmPC, main indication) and, for the brand name, Drugs@FDA
 (US) or the BNF / electronic Medicines Compendium (UK). The judgement calls (specialty of a drug
 with several uses, class of a drug with an unusual mechanism) are listed in
-src/medmap/concepts/data/SOURCES_progression_drugs_dosage.md.
+src/medmap/concepts/data/SOURCES_drugs_dosage.md.
 """
 
 # Specialty label values (the answer of t0 is " " + the label). Spelled as in diseases.jsonl

@@ -129,16 +129,25 @@ def concepts(
             print(json.dumps(report, indent=2))
         else:
             for r in report:
-                say(f"{r['domain']}: {r['usable_items']}/{r['n_items']} items with a usable "
-                    f"answer, {r['usable_pairs']}/{r['n_pairs']} pairs usable "
-                    f"({r['pairs_model_right_pct']:.0f}% of pairs the model gets right)")
+                say(f"{r['domain']}: {r['usable_items']}/{r['n_items']} items with a usable answer "
+                    f"({r['n_neutral']} neutral, without answer); pairs: {r['pairs_usable']}/{r['n_pairs']} "
+                    f"usable ({r['pairs_model_right_pct']:.0f}% the model gets right), "
+                    f"{r['pairs_equal_length']}/{r['n_pairs']} of equal token length, "
+                    f"{r['pairs_first_token_shared']} with answers sharing a first token")
                 for reason, n in r["excluded"].items():
                     say(f"    excluded {n}: {reason}")
+                for e in r["excluded_pairs"]:
+                    say(f"    pair {e['id']}: {e['reason']}")
+                for key, what in (("pairs_unequal_length_ids", "unequal token length"),
+                                  ("pairs_first_token_shared_ids", "answers share a first token")):
+                    if r[key]:
+                        say(f"    {what}: " + ", ".join(r[key]))
         return
     rows = [s.summary() for s in sets]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table("domain", "items", "pairs", "labels (distinct values)", "origin")
@@ -146,6 +155,26 @@ def concepts(
         t.add_row(_cell(r["domain"]), str(r["n_items"]), str(r["n_pairs"]),
                   _cell(", ".join(f"{k} ({v})" for k, v in r["labels"].items())), _cell(s.origin))
     console.print(t)
+
+
+def _print_check(report: list[dict]) -> None:
+    """The `concepts --check` report as text: per set the figures of the JSON report, then why each
+    excluded pair is excluded and which pairs are of unequal length or share a first answer token.
+    Ids and reasons are printed as plain text (markup=False): they come from the user's file."""
+    for r in report:
+        console.print(f"{r['domain']}: {r['usable_items']}/{r['n_items']} items with a usable answer "
+                      f"({r['n_neutral']} neutral, without answer); pairs: {r['pairs_usable']}/{r['n_pairs']} "
+                      f"usable ({r['pairs_model_right_pct']:.0f}% the model gets right), "
+                      f"{r['pairs_equal_length']}/{r['n_pairs']} of equal token length, "
+                      f"{r['pairs_first_token_shared']} with answers sharing a first token", markup=False, soft_wrap=True)
+        for reason, n in r["excluded"].items():
+            console.print(f"    excluded {n}: {reason}", markup=False, soft_wrap=True)
+        for e in r["excluded_pairs"]:
+            console.print(f"    pair {e['id']}: {e['reason']}", markup=False, soft_wrap=True)
+        for key, what in (("pairs_unequal_length_ids", "unequal token length"),
+                          ("pairs_first_token_shared_ids", "answers share a first token")):
+            if r[key]:
+                console.print(f"    {what}: " + ", ".join(r[key]), markup=False, soft_wrap=True)
 
 
 def _export(domain: str, file: Path) -> None:

@@ -16,6 +16,7 @@ from medmap.concepts.schema import ConceptItem, PatchPair
 from medmap.concepts.sets import (
     ConceptSet,
     available_builtin,
+    is_neutral,
     load_builtin,
     load_file,
     metric_problems,
@@ -28,6 +29,6 @@ from medmap.concepts.sets import (
 
 __all__ = [
     "KINDS", "ConceptItem", "ConceptSet", "DomainSpec", "LabelSpec", "PatchPair", "available_builtin",
-    "builtin_spec", "builtin_specs", "default_domains", "domain_order", "infer_spec", "load_builtin", "load_file",
+    "builtin_spec", "builtin_specs", "default_domains", "domain_order", "infer_spec", "is_neutral", "load_builtin", "load_file",
     "metric_problems", "parse_jsonl", "resolve_sets", "spec_file", "spec_from_dict", "to_jsonl", "validate_sets",
 ]

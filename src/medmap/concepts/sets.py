@@ -23,6 +23,12 @@ SPEC_KEY = "domain_spec"
 """The key of a header line declaring a domain in a concept file."""
 
 
+def is_neutral(template: str | None) -> bool:
+    """Whether a template id names a neutral (task-free) template: one that names the concept and asks
+    nothing (ids ``neutral``, ``neutral2``, ...). Their items carry no answer and no pair."""
+    return bool(template) and template.startswith("neutral")
+
+
 @dataclass(frozen=True)
 class ConceptSet:
     """The items of one domain, with where they came from and a content hash."""
