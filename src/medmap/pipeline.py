@@ -58,12 +58,16 @@ class RunConfig:
     """Robustness: also map each prompt template (the items' ``template`` field) on its own and report
     how much each interval moves across phrasings."""
     analyze: AnalyzeOptions = field(default_factory=AnalyzeOptions)
+    controls: tuple[str, ...] = ()
+    """Opt-in controls: random_init (the geometry of the same architecture with re-initialised weights,
+    seeded with ``seed``: rows ``M@random_init``)."""
     map_rules: dict = field(default_factory=dict)
     """Overrides of the map rules (sigma, rise_window, percentile, min_run, max_runs)."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["domains"], d["techniques"] = list(self.domains), list(self.techniques)
+        d["controls"] = list(self.controls)
         return d
 
     @property
@@ -124,6 +128,10 @@ def config_from_dict(d: dict, where: str = "config") -> RunConfig:
     if bad and not d.get("concepts"):  # a user's concept file may name any domain
         raise ConfigError(f"{where}: unknown domain(s) {', '.join(bad)}; choose from {', '.join(domain_order())} "
                           "(or give a concept file with --concepts)")
+    if "controls" in d:
+        from medmap.analyses.runner import check_controls
+
+        d["controls"] = check_controls(d["controls"], f"{where}: controls")
     bad = [x for x in d.get("techniques", ()) if x not in TECHNIQUES]
     if bad:
         raise ConfigError(f"{where}: unknown technique(s) {', '.join(bad)}; choose from {', '.join(TECHNIQUES)}")
@@ -171,7 +179,10 @@ def default_run_dir(cfg: RunConfig) -> Path:
 def primary_overrides(cfg: RunConfig, sets) -> dict:
     """The map's metric where the tables' defaults do not apply: each set's own geometry metric (from its
     domain spec, so a new domain gets one) and the configured saliency statistic."""
-    out = {(cs.domain, "geometry"): cs.spec.primary_metric for cs in sets if cs.spec.primary_metric}
+    from medmap.analyses.geometry import curve_metric
+
+    curve = cfg.analyze.geometry.map_curve
+    out = {(cs.domain, "geometry"): curve_metric(cs.spec, curve) for cs in sets if curve_metric(cs.spec, curve)}
     out[("*", "saliency")] = f"{cfg.analyze.causal.saliency_stat}.both"
     return out
 
@@ -266,7 +277,8 @@ def run(cfg: RunConfig, out: Path, progress, note=print, *, lm=None, sets=None) 
 
     t = time.time()
     cache = Cache(Path(cfg.cache) if cfg.cache else out / "cache")
-    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache)
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache,
+                     controls=cfg.controls, note=note)
     timings["analyze"] = time.time() - t
     variants = None
     if cfg.robustness:  # every rank takes its share of the variants' sweeps, as for the main analysis

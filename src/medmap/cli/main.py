@@ -225,6 +225,9 @@ def run(
     paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
                                                help="Also map each prompt template alone; report the spread.",
                                                show_default=False),
+    controls: Optional[str] = typer.Option(None, "--controls",
+                                           help="Opt-in controls, comma-separated: random_init (geometry of the "
+                                                "same architecture with re-initialised weights)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
@@ -235,7 +238,7 @@ def run(
     from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "seeds": seeds, "paraphrases": paraphrases,
+                               "seeds": seeds, "paraphrases": paraphrases, "controls": controls,
                                "concepts": str(concepts_file) if concepts_file else None,
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
