@@ -326,3 +326,94 @@ def test_layer_metrics_without_plan_uses_every_item():
     assert emb2.shape == (len(cs), 2)
     assert not any(r["metric"].endswith("@null95") for r in rows)
     assert GeometryPlan(np.arange(3), ["", "", ""]).perms == {}
+
+
+# ---- end to end on a tiny model ----------------------------------------------------------------------
+
+def _tiny_set(neutral=True):
+    from test_lexical import _one_token_set
+
+    cs = _one_token_set(n=30)
+    if neutral:
+        return cs
+    return ConceptSet("toy", tuple(it.model_copy(update={"template": "t1" if it.template == "neutral" else "t0"})
+                                   for it in cs.items), "test", spec=cs.spec)
+
+
+def test_tiny_model_end_to_end_controls_rows_and_cache(tmp_path):
+    import json
+
+    from medmap.analyses.runner import AnalyzeOptions, analyze
+    from medmap.store import Cache
+    from tiny import tiny_model
+
+    lm = tiny_model("llama", num_hidden_layers=2)
+    opts = AnalyzeOptions(geometry=GeometryOptions(n_epochs=20, n_boot=4, workers=1, n_perm=30))
+    cache = Cache(tmp_path / "cache")
+    notes = []
+    s = analyze(lm, [_tiny_set()], ["geometry"], tmp_path / "a", opts, cache=cache, controls=("random_init",),
+                note=notes.append)
+    names = set(s.metric)
+    for m in ("silhouette_umap.kind", "silhouette_raw.kind", "knn_acc.kind"):
+        for c in ("null95", "p", "lexical", "excess", "random_init"):
+            assert f"{m}@{c}" in names, f"{m}@{c}"
+    for m in ("probe_acc.kind", "probe_selectivity.kind", "probe_acc.kind@lexical", "probe_acc.kind@random_init",
+              "silhouette_raw.kind[neutral]", "silhouette_raw.kind[t0]", "probe_acc.kind[t0]",
+              "collapse_range_flag", "collapse_range_flag@random_init", "effective_rank@standardized",
+              "effective_rank@notop3", "effective_rank@lexical"):
+        assert m in names, m
+    assert not any(m.count("@") > 1 for m in names)
+    assert set(s[s.metric.str.contains("@random_init")].layer) == {0, 1}
+    info = json.loads((tmp_path / "a" / "geometry.json").read_text())["toy"]
+    assert info["templates"]["used"] == ["neutral"] and not info["templates"]["fallback"] and notes == []
+    emb = json.loads((tmp_path / "a" / "embeddings" / "toy.json").read_text())
+    assert len(emb["items"]) == 30 and all(it["id"].endswith("neutral") for it in emb["items"])
+    entries = {p.parent.name for p in (tmp_path / "cache").glob("*/*/manifest.json")} or \
+        {p.name for p in (tmp_path / "cache").iterdir()}
+    assert entries
+    # rerun: everything from the cache, the same numbers (determinism under the seed is the cache key)
+    again = analyze(lm, [_tiny_set()], ["geometry"], tmp_path / "b", opts, cache=cache, controls=("random_init",))
+    assert again.equals(s)
+    fresh = analyze(lm, [_tiny_set()], ["geometry"], tmp_path / "c", opts, controls=("random_init",))
+    assert np.allclose(fresh.value, s.value, equal_nan=True)  # recomputed from scratch: the same
+
+
+def test_set_without_neutral_template_falls_back_to_all_items_and_says_so(tmp_path):
+    import json
+
+    from medmap.analyses.runner import AnalyzeOptions, analyze
+    from tiny import tiny_model
+
+    lm = tiny_model("llama", num_hidden_layers=1)
+    notes = []
+    opts = AnalyzeOptions(geometry=GeometryOptions(n_epochs=10, n_boot=2, workers=1, n_perm=10, lexical=False,
+                                                   probes=False))
+    s = analyze(lm, [_tiny_set(neutral=False)], ["geometry"], tmp_path, opts, note=notes.append)
+    info = json.loads((tmp_path / "geometry.json").read_text())["toy"]["templates"]
+    assert info["fallback"] and info["n_items"] == 60 and len(notes) == 1 and "no neutral template" in notes[0]
+    assert "silhouette_raw.kind@lexical" not in set(s.metric) and "silhouette_raw.kind@excess" in set(s.metric)
+    assert s[s.metric == "silhouette_raw.kind@excess"].value.isna().all()  # no lexical value: NaN
+
+
+def test_template_option_and_controls_are_validated():
+    from medmap.analyses.controls import select_templates
+    from medmap.errors import ConfigError
+    from medmap.pipeline import config_from_dict
+
+    cs = _tiny_set()
+    assert len(select_templates(cs.items, "t0", "toy").indices) == 30
+    assert len(select_templates(cs.items, "all", "toy").indices) == 60
+    assert GeometryOptions(templates=["t0", "neutral"]).templates == "t0,neutral"
+    with pytest.raises(ConfigError, match="none of t9"):
+        select_templates(cs.items, "t9", "toy")
+    cfg = config_from_dict({"controls": ["random_init"], "analyze": {"geometry": {"map_curve": "probe"}}})
+    assert cfg.controls == ("random_init",)
+    assert config_from_dict({"controls": "random_init"}).controls == ("random_init",)
+    with pytest.raises(ConfigError, match="unknown control"):
+        config_from_dict({"controls": ["random_weights"]})
+    with pytest.raises(ConfigError, match="map_curve"):
+        GeometryOptions(map_curve="best")
+    from medmap.concepts import load_builtin
+    from medmap.pipeline import primary_overrides
+
+    assert primary_overrides(cfg, [load_builtin("drugs")])[("drugs", "geometry")] == "probe_acc.specialty"

@@ -384,8 +384,7 @@ def assemble(results: list[tuple], cs, *, model: str, options: GeometryOptions =
     per_layer("collapse_flag", flag_collapse(curve("effective_rank"), options.collapse_ratio))
     for suffix in ("", "@standardized", f"@notop{options.collapse_top_k}"):
         per_layer(f"collapse_range_flag{suffix}", collapse_ranges(curve(f"effective_rank{suffix}"), options.collapse_ratio))
-    if lexical is not None:
-        rows += lexical_rows(rows, lexical)
+    rows += lexical_rows(rows, lexical or [])  # without a lexical run: M@excess is NaN
     emb2 = np.stack([results[l][1] for l in range(L)]) if L else np.empty((0, 0, 2))
     return frame(rows, model=model, n_layers=L, domain=cs.domain, technique="geometry"), emb2
 

@@ -23,8 +23,8 @@ KINDS = ("embedding", "bag")
 
 def concept_tokens(tokenizer, prompt: str, span: str | None) -> list[int]:
     """Token ids of ``prompt`` (as capture tokenises it, special tokens included) that overlap the last
-    occurrence of ``span``; without a span, or when no token overlaps it, the prompt's non-special
-    tokens."""
+    occurrence of ``span``; without a span (or one not in the prompt, or that no token overlaps), the
+    prompt's non-special tokens."""
     try:
         enc = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
     except NotImplementedError:  # a slow tokenizer has no offsets: the whole prompt
@@ -32,7 +32,7 @@ def concept_tokens(tokenizer, prompt: str, span: str | None) -> list[int]:
     ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
     real = [b > a for a, b in offsets]  # special tokens have empty offsets
     keep = []
-    if span:
+    if span and span in prompt:
         start = prompt.rfind(span)
         end = start + len(span)
         keep = [t for t, (a, b), r in zip(ids, offsets, real) if r and a < end and b > start]
