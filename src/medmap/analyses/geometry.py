@@ -14,7 +14,6 @@ template alone (:mod:`medmap.analyses.geometry_templates`). The items the metric
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
@@ -25,9 +24,10 @@ from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
 from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_collapse
 from medmap.analyses.controls import GeometryPlan, build_plan, lexical_rows, null_summary
+from medmap.analyses.geometry_labels import continuous_metrics, ordinal_metrics
 from medmap.analyses.geometry_templates import template_rows
 from medmap.analyses.probes import probe_rows
-from medmap.analyses.stats import bootstrap_ci, frame
+from medmap.analyses.stats import frame
 from medmap.errors import ConfigError
 
 @dataclass(frozen=True)
@@ -229,9 +229,9 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
         add(f"silhouette_gap.{a}_minus_{b}", gm.silhouette_from_distances(D_umap, ya) -
             gm.silhouette_from_distances(D_umap, yb), *(pm.percentile_ci(boot) if len(w) >= 2 else (np.nan, np.nan)))
     for lab in spec.of_kind("continuous"):
-        _continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
+        continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
     for lab in spec.of_kind("ordinal"):
-        _ordinal_metrics(add, lab, labs, X, o, seed, plan.perms.get(lab.name))
+        ordinal_metrics(add, lab, labs, X, o, seed, plan.perms.get(lab.name))
     if o.probes:
         for lab in spec.labels:
             for row in probe_rows(Xp, lab.name, lab.kind, labs[lab.name], plan.control.get(lab.name),
@@ -241,80 +241,6 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
     if o.per_template and not plan.lexical:
         rows += template_rows(X_all, labels, plan.templates, spec, o, layer)
     return rows, emb2
-
-
-def _rowmax(S: np.ndarray) -> np.ndarray:
-    fin = np.isfinite(S)
-    return np.where(fin.any(1), np.where(fin, S, -np.inf).max(1), np.nan)
-
-
-def _continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o: GeometryOptions, seed: int, P) -> None:
-    """Linear R^2 (UMAP and PCA space), anisotropy, the strongest step between consecutive values and
-    the named boundaries; R^2 per value of ``split_by`` and the gap of two. ``P``: relabelings."""
-    name = lab.name
-    t = np.asarray(labels[name], dtype=float)
-
-    def r2(idx, space=emb):
-        return gm.r2_linear(space[idx], t[idx], seed=o.seed)
-
-    def null(f):
-        return None if P is None else f()
-
-    add(f"r2_umap.{name}", r2(np.arange(len(t))), *bootstrap_ci(r2, len(t), max(2, o.n_boot // 5), seed),
-        null=null(lambda: pm.r2_many(emb, P, seed=o.seed)))
-    add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed), null=null(lambda: pm.r2_many(Xp, P, seed=o.seed)))
-    an = gm.anisotropy(emb, o.anisotropy_k)
-    add(f"anisotropy.{name}", np.nanmean(an),
-        *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
-    a, _, strength = gm.age_steps(X, t)
-    S = null(lambda: pm.age_strengths_many(X, P)[1])
-    if np.isfinite(strength).any():
-        k = int(np.nanargmax(strength))
-        add(f"boundary_strength.{name}", strength[k], null=None if S is None else _rowmax(S))
-        add(f"boundary_at.{name}", a[k])
-    for b in lab.boundaries:
-        at = np.nonzero(a == b)[0]
-        if at.size:
-            add(f"boundary_{b}_{b + 1}.{name}", strength[at[0]], null=None if S is None else S[:, at[0]])
-    if split_by is not None and split_by in labels:
-        g = np.asarray([str(x) for x in labels[split_by]])
-        vals = {}
-        for value in sorted(set(g)):
-            sel = np.nonzero(g == value)[0]
-            vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed)
-            add(f"r2_umap.{name}.{value}", vals[value], null=null(lambda: pm.r2_many(emb[sel], P[:, sel], seed=o.seed)))
-        if len(vals) == 2:
-            v = list(vals.values())
-            add(f"r2_{split_by}_gap.{name}", v[0] - v[1])
-
-
-def _ordinal_metrics(add, lab, labels, X, o: GeometryOptions, seed: int, P) -> None:
-    """Per group of ``lab.within`` (one group without it): Spearman of the value with the distance of
-    each value's centroid from the first value's, and circularity; their means over groups. CIs: items
-    resampled within each value (stage) of each group (none when every stage has one item); nulls: the
-    values shuffled within each group (``P``)."""
-    name = lab.name
-    groups = np.asarray([str(x) for x in labels[lab.within]]) if lab.within else np.full(len(X), "")
-    values = np.asarray(labels[name], dtype=float)
-    rng = np.random.default_rng(seed + 4)
-    obs, boots, nulls = [], [], []
-    for group in sorted(set(groups)):
-        sel = np.nonzero(groups == group)[0]
-        rho, circ, _ = gm.stage_path(X[sel], values[sel])
-        idx = pm.stage_resamples(values[sel], o.n_boot, rng)
-        boot = pm.stage_paths_boot(X[sel], values[sel], idx) if idx is not None else None
-        null = pm.stage_paths_many(X[sel], P[:, sel]) if P is not None else None
-        obs.append((rho, circ)), boots.append(boot), nulls.append(null)
-        if lab.within:
-            for j, metric in enumerate(("spearman", "circularity")):
-                add(f"{metric}.{name}.{group}", (rho, circ)[j], *(pm.percentile_ci(boot[j]) if boot else (np.nan, np.nan)),
-                    null=None if null is None else null[j])
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # mean of groups that are all NaN
-        for j, metric in enumerate(("spearman", "circularity")):
-            ci = pm.percentile_ci(np.nanmean([b[j] for b in boots], axis=0)) if all(b is not None for b in boots) else (np.nan,) * 2
-            add(f"{metric}.{name}", np.nanmean([v[j] for v in obs]), *ci,
-                null=None if P is None else np.nanmean([n[j] for n in nulls], axis=0))
 
 
 def _job(args):
@@ -328,6 +254,19 @@ def default_workers() -> int:
     from medmap import parallel
 
     return max(1, min(4, (os.cpu_count() or 1) // parallel.local_world_size()))
+
+
+_POOL: dict = {}
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool of the per-layer jobs, kept for the life of the process: each worker imports
+    umap-learn and compiles its numba functions once (tens of seconds), not once per concept set. A pool
+    that broke (a worker killed) is replaced."""
+    ex = _POOL.get(workers)
+    if ex is None or getattr(ex, "_broken", False):
+        ex = _POOL[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    return ex
 
 
 LEXICAL = "lexical"
@@ -358,9 +297,8 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
             on_layer(1)
 
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
-            for res in ex.map(_job, jobs):
-                done(res)
+        for res in worker_pool(workers).map(_job, jobs):
+            done(res)
     else:
         for job in jobs:
             done(_job(job))

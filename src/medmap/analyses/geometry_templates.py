@@ -8,8 +8,8 @@ back to all its items, and says so (:attr:`TemplateSelection.note`, ``fallback``
 Per template (``GeometryOptions.per_template``), the cheap metrics (no UMAP) are also computed on the
 items of every template alone, as rows named ``<metric>[<template>]``: ``silhouette_raw.<label>[t]``
 (categorical), ``r2_raw.<label>[t]`` (continuous; PCA of that template's items), ``spearman.<label>[t]``
-and ``circularity.<label>[t]`` (ordinal; mean over groups), and ``probe_acc.<label>[t]`` /
-``probe_r2.<label>[t]`` (without the control task). A metric that cannot be computed on a template (too
+and ``circularity.<label>[t]`` (ordinal; mean over groups), and, for the primary label,
+``probe_acc.<label>[t]`` / ``probe_r2.<label>[t]`` (without the control task). A metric that cannot be computed on a template (too
 few items, a label with one value) gives no row."""
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spe
             rho, circ = np.array(paths, dtype=float).reshape(-1, 2).T
             add(f"spearman.{c.name}[{t}]", np.nanmean(rho) if np.isfinite(rho).any() else np.nan)
             add(f"circularity.{c.name}[{t}]", np.nanmean(circ) if np.isfinite(circ).any() else np.nan)
-        if o.probes:
-            for c in spec.labels:
+        if o.probes and spec.label(spec.primary) is not None:  # the primary label only: probes cost most
+            for c in (spec.label(spec.primary),):
                 for metric, v, _, _ in probe_rows(Xp, c.name, c.kind, lab[c.name], None, folds=o.probe_folds,
                                                   seed=o.seed, C=o.probe_c, n_boot=0, selectivity=False):
                     add(f"{metric}[{t}]", v)
