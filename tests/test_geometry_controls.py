@@ -417,3 +417,18 @@ def test_template_option_and_controls_are_validated():
     from medmap.pipeline import primary_overrides
 
     assert primary_overrides(cfg, [load_builtin("drugs")])[("drugs", "geometry")] == "probe_acc.specialty"
+
+
+def test_stage_cis_need_two_items_per_stage_and_the_mean_falls_back_to_groups():
+    rng = np.random.default_rng(0)
+    rows = [{"labels": {"disease": f"d{g}", "stage": s}, "concept": f"d{g}s{s}", "template": "neutral"}
+            for g in range(4) for s in range(6)]
+    spec = DomainSpec("prog", (LabelSpec("disease", "categorical"), LabelSpec("stage", "ordinal", within="disease")),
+                      primary="stage")
+    cs = ConceptSet("prog", _items("prog", rows), "test", spec=spec)
+    o = GeometryOptions(n_perm=0, probes=False, **{**FAST, "n_boot": 20})
+    out, _ = layer_metrics(rng.normal(size=(24, 6)), spec, {l.name: cs.label_values(l.name) for l in spec.labels},
+                           o, 0, build_plan(cs, o))
+    m = {r["metric"]: r for r in out}
+    assert np.isnan(m["spearman.stage.d0"]["ci_low"])  # one item per stage: nothing to resample
+    assert np.isfinite(m["spearman.stage"]["ci_low"]) and m["spearman.stage"]["ci_low"] <= m["spearman.stage"]["ci_high"]

@@ -62,8 +62,8 @@ def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P) 
 def ordinal_metrics(add, lab, labels, X, o, seed: int, P) -> None:
     """Per group of ``lab.within`` (one group without it): Spearman of the value with the distance of
     each value's centroid from the first value's, and circularity; their means over groups. CIs: items
-    resampled within each value (stage) of each group (none when every stage has one item); nulls: the
-    values shuffled within each group (``P``)."""
+    resampled within each value (stage) of each group (per group: none when every stage has one item;
+    the means then resample the groups); nulls: the values shuffled within each group (``P``)."""
     name = lab.name
     groups = np.asarray([str(x) for x in labels[lab.within]]) if lab.within else np.full(len(X), "")
     values = np.asarray(labels[name], dtype=float)
@@ -83,6 +83,10 @@ def ordinal_metrics(add, lab, labels, X, o, seed: int, P) -> None:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # mean of groups that are all NaN
         for j, metric in enumerate(("spearman", "circularity")):
-            ci = pm.percentile_ci(np.nanmean([b[j] for b in boots], axis=0)) if all(b is not None for b in boots) else (np.nan,) * 2
-            add(f"{metric}.{name}", np.nanmean([v[j] for v in obs]), *ci,
+            per_group = np.asarray([v[j] for v in obs])
+            if all(b is not None for b in boots):
+                ci = pm.percentile_ci(np.nanmean([b[j] for b in boots], axis=0))
+            else:  # one item per stage somewhere: the groups are resampled instead
+                ci = bootstrap_ci(lambda idx: float(np.nanmean(per_group[idx])), len(per_group), o.n_boot, seed + 4)
+            add(f"{metric}.{name}", np.nanmean(per_group), *ci,
                 null=None if P is None else np.nanmean([n[j] for n in nulls], axis=0))
