@@ -432,3 +432,11 @@ def test_stage_cis_need_two_items_per_stage_and_the_mean_falls_back_to_groups():
     m = {r["metric"]: r for r in out}
     assert np.isnan(m["spearman.stage.d0"]["ci_low"])  # one item per stage: nothing to resample
     assert np.isfinite(m["spearman.stage"]["ci_low"]) and m["spearman.stage"]["ci_low"] <= m["spearman.stage"]["ci_high"]
+
+
+def test_cli_rejects_an_unknown_control(tmp_path, capsys):
+    from medmap.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--controls", "random_weights", "--domains", "age", "--out", str(tmp_path)])
+    assert e.value.code != 0 and "unknown control(s) random_weights" in capsys.readouterr().err

@@ -16,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
                        "drugs, dosage).")
 _STATE = {"debug": False}
+_CONTROLS_HELP = ("Opt-in controls, comma-separated: random_init (the geometry of the same architecture with "
+                  "re-initialised weights: rows M@random_init).")
 _DTYPE_HELP = "float32 | bfloat16 | float16 (bfloat16 on GPU halves memory)."
 _DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: auto | balanced | sequential | a "
                     "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
@@ -184,6 +186,7 @@ def analyze(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    controls: Optional[str] = typer.Option(None, "--controls", help=_CONTROLS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
@@ -197,7 +200,7 @@ def analyze(
     from medmap.store import write_json
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "concepts": str(concepts_file) if concepts_file else None,
+                               "controls": controls, "concepts": str(concepts_file) if concepts_file else None,
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     sets = C.resolve_sets(list(cfg.domains), cfg.concepts)
     C.validate_sets(sets)
@@ -206,7 +209,8 @@ def analyze(
         _note(f"torchrun: {parallel.world_size()} ranks share the sweeps; rank 0 writes {out}")
     parallel.on_main(lambda: write_json(out / "config.json", cfg.to_dict()), share=False)
     lm = load_model_for_rank(cfg, _note)
-    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress)
+    scores = run_analyses(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=_progress,
+                          controls=cfg.controls, note=_note)
     if parallel.is_main():
         console.print(f"{len(scores)} score rows -> {out / 'scores.csv'}")
 
@@ -225,9 +229,7 @@ def run(
     paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
                                                help="Also map each prompt template alone; report the spread.",
                                                show_default=False),
-    controls: Optional[str] = typer.Option(None, "--controls",
-                                           help="Opt-in controls, comma-separated: random_init (geometry of the "
-                                                "same architecture with re-initialised weights)."),
+    controls: Optional[str] = typer.Option(None, "--controls", help=_CONTROLS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
