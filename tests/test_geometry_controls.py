@@ -440,3 +440,18 @@ def test_cli_rejects_an_unknown_control(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "--controls", "random_weights", "--domains", "age", "--out", str(tmp_path)])
     assert e.value.code != 0 and "unknown control(s) random_weights" in capsys.readouterr().err
+
+
+def test_no_bootstrap_and_no_permutations_leave_empty_intervals_and_no_nulls():
+    rng = np.random.default_rng(0)
+    rows = [{"labels": {"a": f"a{i % 3}", "b": f"b{i % 2}"}, "concept": f"c{i}", "template": "neutral"}
+            for i in range(30)]
+    spec = DomainSpec("two", (LabelSpec("a", "categorical"), LabelSpec("b", "categorical")), primary="a",
+                      contrasts=(("a", "b"),))
+    cs = ConceptSet("two", _items("two", rows), "test", spec=spec)
+    o = GeometryOptions(**{**FAST, "n_boot": 0, "n_perm": 0})
+    out, _ = layer_metrics(rng.normal(size=(30, 6)), spec, {"a": cs.label_values("a"), "b": cs.label_values("b")},
+                           o, 0, build_plan(cs, o))
+    m = {r["metric"]: r for r in out}
+    assert np.isfinite(m["silhouette_gap.a_minus_b"]["value"]) and np.isnan(m["silhouette_gap.a_minus_b"]["ci_low"])
+    assert np.isnan(m["silhouette_umap.a"]["ci_low"]) and not any("@null95" in k for k in m)

@@ -223,11 +223,10 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
             null=None if P is None or nb is None else pm.knn_many(nb, P))
     for a, b in spec.contrasts:
         ya, yb = gm.encode(labs[a]), gm.encode(labs[b])
-
-        w = pm.bootstrap_counts(len(ya), o.n_boot, seed + 2)
+        w = pm.bootstrap_counts(len(ya), o.n_boot if o.n_boot >= 2 else 0, seed + 2)
         boot = pm.silhouette_many(D_umap, np.tile(ya, (len(w), 1)), w) - pm.silhouette_many(D_umap, np.tile(yb, (len(w), 1)), w)
         add(f"silhouette_gap.{a}_minus_{b}", gm.silhouette_from_distances(D_umap, ya) -
-            gm.silhouette_from_distances(D_umap, yb), *(pm.percentile_ci(boot) if len(w) >= 2 else (np.nan, np.nan)))
+            gm.silhouette_from_distances(D_umap, yb), *pm.percentile_ci(boot))
     for lab in spec.of_kind("continuous"):
         continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
     for lab in spec.of_kind("ordinal"):

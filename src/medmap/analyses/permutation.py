@@ -77,6 +77,8 @@ def silhouette_many(D: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = N
     D = np.asarray(D, dtype=float)
     Y = np.atleast_2d(np.asarray(Y))
     P, n = Y.shape
+    if P == 0 or n == 0:
+        return np.full(P, np.nan)
     K = int(Y.max()) + 1
     W = np.ones((P, n)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
     out = np.full(P, np.nan)
@@ -128,6 +130,8 @@ def knn_many(neighbours: np.ndarray, Y: np.ndarray) -> np.ndarray:
     code, as ``np.bincount(...).argmax()`` in :func:`medmap.analyses.geometry_metrics.knn_accuracy`."""
     Y = np.atleast_2d(np.asarray(Y))
     P, n = Y.shape
+    if P == 0 or n == 0:
+        return np.full(P, np.nan)
     K = int(Y.max()) + 1
     out = np.empty(P)
     for s in range(0, P, CHUNK):
