@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from medmap.analyses.runner import AnalyzeOptions
+from medmap.analyses.runner import CONTROLS, AnalyzeOptions
 from medmap.concepts.domains import DOMAIN_NAME, default_domains, domain_order
 from medmap.errors import ConfigError, ModelError
 from medmap.maps.rules import MapRules
@@ -89,10 +89,14 @@ class RunConfig:
     how much each interval moves across phrasings."""
     analyze: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
     """Options of the techniques (pooling, geometry, causal, judge)."""
+    controls: tuple[Literal[CONTROLS], ...] = ()
+    """Opt-in controls (a list, or a comma-separated string): random_init (the geometry of the same
+    architecture with re-initialised weights, seeded with ``analyze.geometry.seed``: rows
+    ``M@random_init``)."""
     map_rules: MapRules = Field(default_factory=MapRules)
     """The map rules (sigma, rise_window, percentile, min_run, max_runs); the paper's by default."""
 
-    @field_validator("domains", "techniques", mode="before")
+    @field_validator("domains", "techniques", "controls", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         return _names(value)
@@ -148,6 +152,7 @@ class RunConfig:
         d["domains"] = list(self.domains) if self.domains is not None else (
             None if self.concepts else list(default_domains()))
         d["techniques"] = list(self.techniques)
+        d["controls"] = list(self.controls)
         default = asdict(MapRules())
         d["map_rules"] = {k: v for k, v in d["map_rules"].items() if v != default[k]}
         return d
@@ -169,6 +174,8 @@ class RunConfig:
         for k in UNHASHED:
             if k != "device_map":
                 d.pop(k, None)
+        if not d["controls"]:
+            d.pop("controls")  # configs written before controls existed keep their digest
         if not (robustness and self.robustness):
             d.pop("seeds")
             d.pop("paraphrases")

@@ -30,7 +30,10 @@ def default_run_dir(cfg: RunConfig) -> Path:
 def primary_overrides(cfg: RunConfig, sets) -> dict:
     """The map's metric where the tables' defaults do not apply: each set's own geometry metric (from its
     domain spec, so a new domain gets one) and the configured saliency statistic."""
-    out = {(cs.domain, "geometry"): cs.spec.primary_metric for cs in sets if cs.spec.primary_metric}
+    from medmap.analyses.geometry import curve_metric
+
+    curve = cfg.analyze.geometry.map_curve
+    out = {(cs.domain, "geometry"): curve_metric(cs.spec, curve) for cs in sets if curve_metric(cs.spec, curve)}
     out[("*", "saliency")] = f"{cfg.analyze.causal.saliency_stat}.both"
     return out
 
@@ -160,7 +163,7 @@ def analyze(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = Fa
         lm = load_model_for_rank(cfg, note)
         cache = Cache(Path(cfg.cache) if cfg.cache else Path(out) / "cache")
         scores = run_analyses(lm, sets, list(cfg.techniques), Path(out), cfg.analyze, progress=progress, cache=cache,
-                             note=note)
+                              controls=cfg.controls, note=note)
         parallel.on_main(lambda: report_recomputed(cache, note), share=False)
         return scores
 
@@ -224,7 +227,8 @@ def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
 
     t = time.time()
     cache = Cache(Path(cfg.cache) if cfg.cache else out / "cache")
-    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache, note=note)
+    scores = analyze(lm, sets, list(cfg.techniques), out, cfg.analyze, progress=progress, cache=cache,
+                     controls=cfg.controls, note=note)
     timings["analyze"] = time.time() - t
     variants = None
     if cfg.robustness:  # every rank takes its share of the variants' sweeps, as for the main analysis

@@ -3,28 +3,50 @@
 that a user can see whether UMAP distorts. Layers run in parallel worker processes (umap-learn runs
 single-threaded once seeded, so parallelism across layers is where the speed is). On a GPU, RAPIDS cuML's
 UMAP can be used instead (``backend``: 'cuml', or 'auto' = cuML when importable); its embeddings are
-not bit-identical to umap-learn's, so the backend is part of the cache key."""
+not bit-identical to umap-learn's, so the backend is part of the cache key.
+
+Beside each metric, its controls (:mod:`medmap.analyses.controls`: permutation null, lexical baseline,
+excess, random-init), linear probes with control tasks (:mod:`medmap.analyses.probes`), the collapse
+measures under two readings (:mod:`medmap.analyses.collapse`), and the cheap metrics of each prompt
+template alone (:mod:`medmap.analyses.geometry_templates`). The items the metrics use are chosen by
+``templates`` (default: the neutral templates)."""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from multiprocessing import get_context
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from medmap.analyses import geometry_metrics as gm
-from medmap.analyses.stats import bootstrap_ci, frame
+from medmap.analyses import permutation as pm
+from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_collapse
+from medmap.analyses.controls import GeometryPlan, build_plan, lexical_rows, null_summary
+from medmap.analyses.geometry_labels import continuous_metrics, ordinal_metrics
+from medmap.analyses.geometry_templates import template_rows
+from medmap.analyses.probes import probe_rows
+from medmap.analyses.stats import frame
 from medmap.errors import ConfigError
-from medmap.options import MAX_SEED, Float, Int, options
+from medmap.options import MAX_SEED, Bool, Float, Int, options
 from medmap.parallel import die_with_parent
 
 BACKENDS = ("umap-learn", "cuml", "auto")
 UMAP_METRICS = ("euclidean", "manhattan", "chebyshev", "canberra", "braycurtis", "cosine", "correlation")
 """Input metrics of UMAP offered for activations (umap-learn and cuML both have them)."""
+LEXICAL_KINDS = ("embedding", "bag")
+CURVES = ("umap", "probe", "selectivity")
+
+
+def _template_selection(v):
+    if isinstance(v, (list, tuple)):
+        v = ",".join(str(t) for t in v)
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("use neutral, all or template ids")
+    return v
 
 
 @options(name="geometry")
@@ -58,6 +80,42 @@ class GeometryOptions:
     backend: Literal[BACKENDS] = "umap-learn"
     """UMAP implementation: umap-learn (CPU), cuml (RAPIDS cuML on a CUDA GPU), or auto (cuML when it
     can be imported, else umap-learn)."""
+    templates: Annotated[str, BeforeValidator(_template_selection)] = "neutral"
+    """Items the geometry uses: neutral (templates whose id starts with 'neutral'; all items when a set
+    has none, with a note), all, or comma-separated template ids (a list is accepted)."""
+    per_template: Bool = True
+    """Also compute the cheap metrics (no UMAP) of every template alone: rows ``<metric>[<template>]``."""
+    n_perm: Int = Field(200, ge=0)
+    """Permutations of the permutation null of each metric (rows ``M@null95``, ``M@p``; 0 = none)."""
+    lexical: Bool = True
+    """Compute every metric on the lexical baseline (rows ``M@lexical``, ``M@excess``)."""
+    lexical_kind: Literal[LEXICAL_KINDS] = "embedding"
+    """Lexical baseline: embedding (mean input embedding of the concept span's tokens) or bag (token
+    counts over the vocabulary)."""
+    probes: Bool = True
+    """Linear probes with control tasks (rows ``probe_acc.<label>`` / ``probe_r2.<label>``,
+    ``probe_selectivity.<label>``)."""
+    probe_folds: Int = Field(5, ge=2)
+    """Cross-validation folds of the probes."""
+    probe_c: Float = Field(1.0, gt=0)
+    """Inverse regularisation C of the logistic-regression probes."""
+    collapse_top_k: Int = Field(3, ge=0)
+    """Coordinates of largest mean square removed for the ``@notop<k>`` collapse reading."""
+    map_curve: Literal[CURVES] = "umap"
+    """The geometry curve of the map: umap (the paper: silhouette_umap / r2_umap / spearman of the
+    primary label), probe (probe_acc / probe_r2) or selectivity (probe_selectivity)."""
+
+
+def curve_metric(spec, curve: str = "umap") -> str | None:
+    """The geometry metric the map draws for a domain of spec ``spec`` under ``map_curve`` ``curve``."""
+    lab = spec.label(spec.primary) if spec.primary else None
+    if lab is None:
+        return None
+    if curve == "umap":
+        return spec.primary_metric
+    if curve == "selectivity":
+        return f"probe_selectivity.{lab.name}"
+    return f"probe_{'r2' if lab.kind == 'continuous' else 'acc'}.{lab.name}"
 
 
 def cuml_available() -> bool:
@@ -104,131 +162,89 @@ def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
 
 
 def _pca(X: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    if dims <= 0 or dims >= min(X.shape):
-        return X
-    from sklearn.decomposition import PCA
-
-    return PCA(dims, random_state=seed).fit_transform(X)
+    return gm.pca_features(X, dims, seed)
 
 
 def _sil_ci(D: np.ndarray, y: np.ndarray, o: GeometryOptions, seed: int):
+    """Silhouette with its bootstrap CI over items: every resample at once (``silhouette_many`` with the
+    resamples' multiplicities; the same resamples and interval as ``bootstrap_ci`` with this seed)."""
     v = gm.silhouette_from_distances(D, y)
-    lo, hi = bootstrap_ci(lambda idx: gm.silhouette_from_distances(D[np.ix_(idx, idx)], y[idx]), len(y),
-                          o.n_boot, seed)
-    return v, lo, hi
+    if len(y) < 2 or o.n_boot < 2:
+        return v, np.nan, np.nan
+    w = pm.bootstrap_counts(len(y), o.n_boot, seed)
+    return (v, *pm.percentile_ci(pm.silhouette_many(D, np.tile(y, (len(w), 1)), w)))
 
 
-def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptions,
-                  layer: int) -> tuple[list[dict], np.ndarray]:
-    """All metrics of one layer's activations [items, hidden] for a domain of spec ``spec``
-    (``medmap.concepts.DomainSpec``: which labels, of which kind); returns (rows, 2-d embedding)."""
+class _Rows:
+    """The rows of one layer: ``add(metric, value, lo, hi, null=...)``; a null adds ``@null95``, ``@p``."""
+
+    def __init__(self, layer: int):
+        self.layer, self.rows = layer, []
+
+    def __call__(self, metric, v, lo=float("nan"), hi=float("nan"), null=None):
+        self.rows.append({"metric": metric, "layer": self.layer, "value": float(v), "ci_low": float(lo),
+                          "ci_high": float(hi)})
+        if null is not None:
+            self.rows += null_summary(metric, float(v), null, self.layer)
+
+
+def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptions, layer: int,
+                  plan: GeometryPlan | None = None) -> tuple[list[dict], np.ndarray | None]:
+    """All metrics of one layer's activations [items, hidden] of a set of spec ``spec``
+    (``medmap.concepts.DomainSpec``), on the items ``plan.sel`` (all without a plan), with the nulls of
+    ``plan.perms``; returns (rows, 2-d embedding of the selected items; None for a lexical plan)."""
     from scipy.spatial.distance import cdist
+    from sklearn.neighbors import NearestNeighbors
 
-    X = np.asarray(X, dtype=np.float64)
-    rows: list[dict] = []
-
-    def add(metric, v, lo=float("nan"), hi=float("nan")):
-        rows.append({"metric": metric, "layer": layer, "value": float(v), "ci_low": float(lo), "ci_high": float(hi)})
-
-    seed = o.seed * 1000 + layer
+    X_all = np.asarray(X, dtype=np.float64)
+    plan = plan or GeometryPlan(np.arange(len(X_all)), [""] * len(X_all))
+    X = X_all[plan.sel]
+    labs = {k: [v[i] for i in plan.sel] for k, v in labels.items()}
+    add = _Rows(layer)
+    seed = o.seed * 1000 + (layer if layer >= 0 else 999)  # layer -1: the lexical baseline
     Xp = _pca(X, o.pca_dims, o.seed)
     emb = _umap(Xp, o.metric_dims, o)
-    emb2 = _umap(Xp, 2, o)
-    add("mean_cosine", gm.mean_cosine(X))
-    add("effective_rank", gm.effective_rank(X))
+    emb2 = None if plan.lexical else _umap(Xp, 2, o)
+    for metric, v in collapse_measures(X, o.collapse_top_k).items():
+        add(metric, v)
     D_umap = cdist(emb, emb)
     D_raw = cdist(X, X, metric="cosine")
-    for lab in spec.of_kind("categorical"):
-        name = lab.name
-        y = gm.encode(labels[name])
-        add(f"silhouette_umap.{name}", *_sil_ci(D_umap, y, o, seed))
-        add(f"silhouette_raw.{name}", *_sil_ci(D_raw, y, o, seed + 1))
-        add(f"knn_acc.{name}", gm.knn_accuracy(emb, labels[name], o.knn_k))
+    cats = spec.of_kind("categorical")
+    nb = NearestNeighbors(n_neighbors=o.knn_k + 1).fit(emb).kneighbors(emb)[1] if cats and len(X) > o.knn_k else None
+    for lab in cats:
+        name, P = lab.name, plan.perms.get(lab.name)
+        y = gm.encode(labs[name])
+        add(f"silhouette_umap.{name}", *_sil_ci(D_umap, y, o, seed),
+            null=None if P is None else pm.silhouette_many(D_umap, P))
+        add(f"silhouette_raw.{name}", *_sil_ci(D_raw, y, o, seed + 1),
+            null=None if P is None else pm.silhouette_many(D_raw, P))
+        add(f"knn_acc.{name}", gm.knn_accuracy(emb, labs[name], o.knn_k),
+            null=None if P is None or nb is None else pm.knn_many(nb, P))
     for a, b in spec.contrasts:
-        ya, yb = gm.encode(labels[a]), gm.encode(labels[b])
-
-        def gap(idx):
-            sub = D_umap[np.ix_(idx, idx)]
-            return gm.silhouette_from_distances(sub, ya[idx]) - gm.silhouette_from_distances(sub, yb[idx])
-
-        add(f"silhouette_gap.{a}_minus_{b}", gap(np.arange(len(ya))), *bootstrap_ci(gap, len(ya), o.n_boot, seed + 2))
+        ya, yb = gm.encode(labs[a]), gm.encode(labs[b])
+        w = pm.bootstrap_counts(len(ya), o.n_boot if o.n_boot >= 2 else 0, seed + 2)
+        boot = pm.silhouette_many(D_umap, np.tile(ya, (len(w), 1)), w) - pm.silhouette_many(D_umap, np.tile(yb, (len(w), 1)), w)
+        add(f"silhouette_gap.{a}_minus_{b}", gm.silhouette_from_distances(D_umap, ya) -
+            gm.silhouette_from_distances(D_umap, yb), *pm.percentile_ci(boot))
     for lab in spec.of_kind("continuous"):
-        _continuous_metrics(add, lab, labels, spec.split_by, X, Xp, emb, o, seed)
+        continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
     for lab in spec.of_kind("ordinal"):
-        _ordinal_metrics(add, lab, labels, X, o, seed)
+        ordinal_metrics(add, lab, labs, X, o, seed, plan.perms.get(lab.name))
+    if o.probes:
+        for lab in spec.labels:
+            for row in probe_rows(Xp, lab.name, lab.kind, labs[lab.name], plan.control.get(lab.name),
+                                  folds=o.probe_folds, seed=o.seed, C=o.probe_c, n_boot=o.n_boot):
+                add(*row)
+    rows = add.rows
+    if o.per_template and not plan.lexical:
+        rows += template_rows(X_all, labels, plan.templates, spec, o, layer)
     return rows, emb2
 
 
-def _continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o: GeometryOptions, seed: int) -> None:
-    """Linear R^2 (UMAP and PCA space), anisotropy, the strongest step between consecutive values and
-    the named boundaries; R^2 per value of ``split_by`` and the gap of two."""
-    name = lab.name
-    t = np.asarray(labels[name], dtype=float)
-
-    def r2(idx, space=emb):
-        return gm.r2_linear(space[idx], t[idx], seed=o.seed)
-
-    add(f"r2_umap.{name}", r2(np.arange(len(t))), *bootstrap_ci(r2, len(t), max(2, o.n_boot // 5), seed))
-    add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed))
-    an = gm.anisotropy(emb, o.anisotropy_k)
-    add(f"anisotropy.{name}", np.nanmean(an),
-        *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
-    a, _, strength = gm.age_steps(X, t)
-    if np.isfinite(strength).any():
-        k = int(np.nanargmax(strength))
-        add(f"boundary_strength.{name}", strength[k])
-        add(f"boundary_at.{name}", a[k])
-    for b in lab.boundaries:
-        at = np.nonzero(a == b)[0]
-        if at.size:
-            add(f"boundary_{b}_{b + 1}.{name}", strength[at[0]])
-    if split_by is not None and split_by in labels:
-        g = np.asarray([str(x) for x in labels[split_by]])
-        vals = {}
-        for value in sorted(set(g)):
-            sel = np.nonzero(g == value)[0]
-            vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed)
-            add(f"r2_umap.{name}.{value}", vals[value])
-        if len(vals) == 2:
-            v = list(vals.values())
-            add(f"r2_{split_by}_gap.{name}", v[0] - v[1])
-
-
-def _ordinal_metrics(add, lab, labels, X, o: GeometryOptions, seed: int) -> None:
-    """Per group of ``lab.within`` (one group without it): Spearman of the value with the distance of
-    each value's centroid from the first value's, and circularity; their means over groups."""
-    name = lab.name
-    groups = np.asarray([str(x) for x in labels[lab.within]]) if lab.within else np.full(len(X), "")
-    values = np.asarray(labels[name], dtype=float)
-    rhos, circs = [], []
-    for group in sorted(set(groups)):
-        sel = groups == group
-        rho, circ, _ = gm.stage_path(X[sel], values[sel])
-        rhos.append(rho)
-        circs.append(circ)
-        if lab.within:
-            add(f"spearman.{name}.{group}", rho)
-            add(f"circularity.{name}.{group}", circ)
-    r = np.asarray(rhos)
-    add(f"spearman.{name}", np.nanmean(r), *bootstrap_ci(lambda idx: float(np.nanmean(r[idx])), len(r),
-                                                         o.n_boot, seed + 4))
-    add(f"circularity.{name}", np.nanmean(circs))
-
-
 def _job(args):
-    X, spec, labels, o, layer = args
+    X, spec, labels, o, layer, plan = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return layer_metrics(X, spec, labels, GeometryOptions(**o), layer)
-
-
-def flag_collapse(eff_rank: np.ndarray, ratio: float, window: int = 3) -> np.ndarray:
-    flags = np.zeros(len(eff_rank))
-    for i in range(len(eff_rank)):
-        nb = np.r_[eff_rank[max(0, i - window): i], eff_rank[i + 1: i + 1 + window]]
-        nb = nb[np.isfinite(nb)]
-        if nb.size and np.isfinite(eff_rank[i]) and eff_rank[i] < ratio * np.median(nb):
-            flags[i] = 1.0
-    return flags
+    return layer_metrics(X, spec, labels, GeometryOptions(**o), layer, plan)
 
 
 def default_workers() -> int:
@@ -238,50 +254,101 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1) // parallel.local_world_size()))
 
 
-def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions(), on_layer=None) -> list[tuple]:
-    """(rows, 2-d embedding) of each decoder layer in ``layers``, from activations [items, layers+1, hidden];
-    the layers run in worker processes (umap-learn) or one after the other on the GPU (cuML)."""
+_POOL: dict = {}
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool of the per-layer jobs, kept for the life of the process: each worker imports
+    umap-learn and compiles its numba functions once (tens of seconds), not once per concept set. A pool
+    that broke (a worker killed) is replaced."""
+    ex = _POOL.get(workers)
+    if ex is None or getattr(ex, "_broken", False):
+        ex = _POOL[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                                  initializer=die_with_parent, initargs=(os.getpid(),))
+    return ex
+
+
+LEXICAL = "lexical"
+"""The unit of the lexical baseline among the layers of :func:`layer_results`."""
+
+
+def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions(), on_layer=None,
+                  plan: GeometryPlan | None = None, lexical: np.ndarray | None = None) -> list[tuple]:
+    """(rows, 2-d embedding) of each decoder layer in ``layers``, from activations [items, layers+1, hidden]
+    (the unit :data:`LEXICAL` computes the same metrics on the lexical representation ``lexical``, with
+    layer -1); the units run in worker processes (umap-learn) or one after the other on the GPU (cuML)."""
     acts = np.asarray(acts, dtype=np.float32)
+    plan = plan or build_plan(cs, options)
     labels = {lab.name: cs.label_values(lab.name) for lab in cs.spec.labels}
     backend = umap_backend(options.backend)
-    jobs = [(acts[:, l + 1], cs.spec, labels, {**asdict(options), "backend": backend}, l) for l in layers]
+    o = {**asdict(options), "backend": backend}
+    lex_plan = replace(plan, perms={}, lexical=True)
+    jobs = [(lexical, cs.spec, labels, o, -1, lex_plan) if l == LEXICAL else (acts[:, l + 1], cs.spec, labels, o, l, plan)
+            for l in layers]
     workers = options.workers or default_workers()
     if backend == "cuml":
         workers = 1  # one process on the GPU: cuML parallelises each layer itself
     out = []
+
+    def done(res):
+        out.append(res)
+        if on_layer and res[0] and res[0][0]["layer"] >= 0:
+            on_layer(1)
+
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
-            for res in ex.map(_job, jobs):
-                out.append(res)
-                if on_layer:
-                    on_layer(1)
+        for res in worker_pool(workers).map(_job, jobs):
+            done(res)
     else:
         for job in jobs:
-            out.append(_job(job))
-            if on_layer:
-                on_layer(1)
+            done(_job(job))
     return out
 
 
-def assemble(results: list[tuple], cs, *, model: str, options: GeometryOptions = GeometryOptions()):
-    """Scores frame and stacked 2-d embeddings [L, items, 2] from the per-layer results of layers 0..L-1."""
+def assemble(results: list[tuple], cs, *, model: str, options: GeometryOptions = GeometryOptions(),
+             lexical: list[dict] | None = None):
+    """Scores frame and stacked 2-d embeddings [L, items, 2] from the per-layer results of layers 0..L-1,
+    with the collapse flags and ranges, and the ``@lexical`` / ``@excess`` rows of the lexical run."""
     L = len(results)
     rows = [r for l in range(L) for r in results[l][0]]
-    eff = np.array([next(r["value"] for r in results[l][0] if r["metric"] == "effective_rank") for l in range(L)])
-    for l, f in enumerate(flag_collapse(eff, options.collapse_ratio)):
-        rows.append({"metric": "collapse_flag", "layer": l, "value": f, "ci_low": np.nan, "ci_high": np.nan})
-    emb2 = np.stack([results[l][1] for l in range(L)])
+
+    def curve(metric):
+        return np.array([next((r["value"] for r in results[l][0] if r["metric"] == metric), np.nan) for l in range(L)])
+
+    def per_layer(metric, values):
+        rows.extend({"metric": metric, "layer": l, "value": float(f), "ci_low": np.nan, "ci_high": np.nan}
+                    for l, f in enumerate(values))
+
+    per_layer("collapse_flag", flag_collapse(curve("effective_rank"), options.collapse_ratio))
+    for suffix in ("", "@standardized", f"@notop{options.collapse_top_k}"):
+        per_layer(f"collapse_range_flag{suffix}", collapse_ranges(curve(f"effective_rank{suffix}"), options.collapse_ratio))
+    rows += lexical_rows(rows, lexical or [])  # without a lexical run: M@excess is NaN
+    emb2 = np.stack([results[l][1] for l in range(L)]) if L else np.empty((0, 0, 2))
     return frame(rows, model=model, n_layers=L, domain=cs.domain, technique="geometry"), emb2
 
 
-def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions(), on_layer=None):
-    """Geometry scores of one concept set from its captured activations [items, layers+1, hidden].
-    Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings [L, items, 2]). Under torchrun
-    the layers are split over the ranks (every rank returns the whole result)."""
+def dense_features(lexical) -> np.ndarray:
+    """A lexical representation as a dense array: a sparse bag of tokens keeps only the columns that
+    occur (zero columns change no distance, PCA or regression)."""
+    if hasattr(lexical, "tocsc"):
+        used = np.unique(lexical.nonzero()[1])
+        return np.asarray(lexical.tocsc()[:, used].todense(), dtype=np.float32)
+    return np.asarray(lexical, dtype=np.float32)
+
+
+def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions(), on_layer=None,
+             lexical=None, plan: GeometryPlan | None = None):
+    """Geometry scores of one concept set from its captured activations [items, layers+1, hidden], with
+    the controls of ``lexical`` (the lexical representation of every item, :mod:`medmap.capture.lexical`;
+    None: no ``@lexical`` rows). Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings
+    [L, selected items, 2]). Under torchrun the layers are split over the ranks (every rank returns the
+    whole result)."""
     from medmap import parallel
 
     L = np.shape(acts)[1] - 1
-    results = parallel.map_shard(lambda layers: layer_results(acts, cs, layers, options, on_layer), range(L),
-                                 size=lambda l: 1, on_step=on_layer)
-    return assemble(results, cs, model=model, options=options)
+    plan = plan or build_plan(cs, options)
+    lex = dense_features(lexical) if lexical is not None else None
+    units = ([LEXICAL] if lex is not None else []) + list(range(L))  # the lexical job first: no straggler
+    results = parallel.map_shard(lambda us: layer_results(acts, cs, us, options, on_layer, plan, lex), units,
+                                 size=lambda u: 0 if u == LEXICAL else 1, on_step=on_layer)
+    lex_rows = results.pop(0)[0] if lex is not None else None
+    return assemble(results, cs, model=model, options=options, lexical=lex_rows)

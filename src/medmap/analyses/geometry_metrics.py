@@ -24,6 +24,16 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 
 
+def pca_features(X: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
+    """X projected on its first ``dims`` principal components (X itself when ``dims`` is 0 or not below
+    both of its sizes)."""
+    if dims <= 0 or dims >= min(X.shape):
+        return X
+    from sklearn.decomposition import PCA
+
+    return PCA(dims, random_state=seed).fit_transform(X)
+
+
 def encode(labels) -> np.ndarray:
     """Integer codes of label values (compared as strings)."""
     _, inv = np.unique(np.asarray([str(x) for x in labels]), return_inverse=True)

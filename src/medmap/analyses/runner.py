@@ -9,7 +9,7 @@ ranks and gathered in single-process order."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +20,7 @@ from pydantic import Field
 
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
+from medmap.analyses.controls import build_plan, renamed
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
@@ -27,12 +28,18 @@ from medmap.analyses.specificity import (REFERENCE_DOMAIN, definitions_text, spe
                                          units_to_json)
 from medmap.analyses.stats import frame
 from medmap.capture.cached import capture_set
+from medmap.capture.lexical import lexical_representation
 from medmap.errors import ConfigError
 from medmap.options import Bool, Int, options
 from medmap.progress import no_bars
 from medmap.store import Cache, write_frame, write_json
 from medmap.store.schema import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
+
+CONTROLS = ("random_init",)
+"""Opt-in controls of a run (config key ``controls``): random_init = the geometry of the same architecture
+with re-initialised weights (rows ``M@random_init``)."""
+
 
 @options(name="analyze")
 class AnalyzeOptions:
@@ -84,6 +91,48 @@ def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int
     return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress, ranks=parallel)
 
 
+def _selected(cs, plan):
+    """The items of ``cs`` the geometry uses (``plan.sel``), as a set (for the embeddings file)."""
+    ids = {cs.items[i].id for i in plan.sel}
+    return cs if len(ids) == len(cs) else cs.subset(lambda it: it.id in ids)
+
+
+def random_init_scores(lm, cs, options: AnalyzeOptions, cache: Cache, progress=no_bars,
+                       models: dict | None = None) -> pd.DataFrame:
+    """The random-weights control of the geometry of ``cs``: rows ``M@random_init`` for every base metric
+    (same options; no nulls, lexical baseline or per-template rows), cached under the trained model's
+    identity and the seed (``analyze.geometry.seed``). ``models`` keeps the re-initialised model between
+    sets (built once, on the first set that is not cached)."""
+    from medmap.models.random_init import random_init_copy
+
+    o = replace(options.geometry, n_perm=0, lexical=False, per_template=False)
+    seed = options.geometry.seed
+    parts = {"model": lm.identity, "control": "random_init", "seed": seed, "concepts": cs.hash,
+             "pooling": options.pooling, "options": asdict(o), "domain": cs.spec.to_dict()}
+    folder = cache.entry("geometry_random_init", parts)
+    hit = parallel.on_main(lambda: pd.read_csv(folder / "scores.csv") if cache.valid(folder) else None)
+    if hit is not None:
+        return hit
+    models = {} if models is None else models
+    if seed not in models:
+        models[seed] = random_init_copy(lm, seed)
+    rlm = models[seed]
+    with progress(f"capture {cs.domain} (random init)", len(cs)) as adv:
+        acts = capture_acts(rlm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
+                            progress=adv)
+    with progress(f"geometry {cs.domain} (random init)", lm.n_layers) as adv:
+        df, _ = geometry(acts.numpy(), cs, model=lm.name, options=o, on_layer=adv)
+    df = pd.DataFrame(renamed(df.to_dict("records"), "random_init"), columns=SCORE_COLUMNS)
+
+    def store():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_frame(folder / "scores.csv", df)
+        cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
+        return pd.read_csv(folder / "scores.csv")
+
+    return parallel.on_main(store)
+
+
 def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     """What the cached scores of one (domain, technique) depend on: the model's identity (weights), the
     concept set's content hash, the options of the technique and the dtype the model runs in (float32
@@ -101,8 +150,15 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     return parts
 
 
-def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=no_bars):
-    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra)."""
+def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache, progress=no_bars,
+                  controls=(), models: dict | None = None):
+    """Scores of one (domain, technique), from the cache when valid. Returns (scores, extra). With
+    ``controls`` ('random_init') the geometry's scores also hold the rows of those controls (each cached
+    on its own, so adding a control reuses the main entry)."""
+    if technique == "geometry" and "random_init" in controls:
+        df, extra = run_technique(lm, cs, technique, options, cache, progress)
+        rnd = random_init_scores(lm, cs, options, cache, progress, models)
+        return pd.concat([df, rnd], ignore_index=True), extra
     parts = technique_key(lm, cs, technique, options)
     folder = cache.entry(technique, parts)
 
@@ -118,12 +174,16 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     extra: dict = {}
     units: dict = {}
     if technique == "geometry":
-        with progress(f"capture {cs.domain}", len(cs)) as adv:
+        go = options.geometry
+        plan = build_plan(cs, go)
+        with progress(f"capture {cs.domain}", len(cs)) as adv:  # every template: the per-template rows use them
             acts = capture_acts(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
                                 progress=adv)
+        lex = lexical_representation(lm, [it.prompt for it in cs.items], [it.span for it in cs.items],
+                                     go.lexical_kind) if go.lexical else None
         with progress(f"geometry {cs.domain} (UMAP per layer)", lm.n_layers) as adv:
-            df, emb2 = geometry(acts.numpy(), cs, model=lm.name, options=options.geometry, on_layer=adv)
-        extra = {"embeddings": _embeddings_json(cs, emb2)}
+            df, emb2 = geometry(acts.numpy(), cs, model=lm.name, options=go, on_layer=adv, lexical=lex, plan=plan)
+        extra = {"embeddings": _embeddings_json(_selected(cs, plan), emb2), "geometry": plan.info}
     elif technique == "saliency":
         n = min(len(cs.answered), options.causal.max_items or len(cs.answered))
         with progress(f"saliency {cs.domain}", n) as adv:
@@ -163,6 +223,20 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         return pd.read_csv(folder / "scores.csv")
 
     return parallel.on_main(store), extra
+
+
+def check_controls(controls, where: str = "controls") -> tuple[str, ...]:
+    """``controls`` (a list, or a comma-separated string) checked against :data:`CONTROLS`."""
+    from medmap.errors import ConfigError
+
+    if controls is None:
+        return ()
+    items = controls.split(",") if isinstance(controls, str) else list(controls)
+    names = tuple(str(c).strip() for c in items if str(c).strip())
+    bad = [c for c in names if c not in CONTROLS]
+    if bad:
+        raise ConfigError(f"{where}: unknown control(s) {', '.join(bad)}; choose from {', '.join(CONTROLS)}")
+    return names
 
 
 def reference_for(sets, techniques, options: AnalyzeOptions, note=None):
@@ -221,11 +295,12 @@ def specificity_frames(lm, units: dict, options: AnalyzeOptions) -> tuple[list[p
 
 
 def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=no_bars, reference=None,
-            on_result=None) -> tuple[list[pd.DataFrame], list[dict]]:
+            on_result=None, controls=()) -> tuple[list[pd.DataFrame], list[dict]]:
     """Every technique on every set, then the reference set through the techniques with a specificity
     control (once) and the ``M@specific`` rows. ``on_result(cs, technique, extra)`` sees each result.
-    Returns the score frames and the (domain, technique) pairs left without specific rows."""
-    frames, units = [], {}
+    ``controls``: opt-in controls (:data:`CONTROLS`). Returns the score frames and the (domain, technique)
+    pairs left without specific rows."""
+    frames, units, models = [], {}, {}
     todo = [(cs, list(techniques)) for cs in sets]
     if reference is not None and all(cs.domain != REFERENCE_DOMAIN for cs in sets):
         todo.append((reference, [t for t in techniques if technique_info(t).specific]))
@@ -234,7 +309,7 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
             # label problems are the caller's to reject (validate_sets) before any model runs
             if t != "geometry" and skip_reason(cs, t) is not None:
                 continue
-            df, extra = run_technique(lm, cs, t, options, cache, progress)
+            df, extra = run_technique(lm, cs, t, options, cache, progress, controls, models)
             frames.append(df)
             if "units" in extra:
                 units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
@@ -248,16 +323,20 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
 
 
 def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=no_bars,
-            cache: Cache | None = None, note=None) -> pd.DataFrame:
+            cache: Cache | None = None, controls=(), note=None) -> pd.DataFrame:
     """Run ``techniques`` on every set; write ``scores.csv`` (+ parquet), ``embeddings/<domain>.json``,
-    ``patching.json`` (pairs used and excluded) and ``specificity.json`` (the reference set used, the
-    definitions, what got no specific rows and why) under ``out``. Returns the scores (on every rank under
-    torchrun, where rank 0 alone writes)."""
+    ``geometry.json`` (per domain: templates used, permutation units), ``patching.json`` (pairs used and
+    excluded) and ``specificity.json`` (the reference set used, the definitions, what got no specific rows
+    and why) under ``out``. ``controls``: opt-in controls (:data:`CONTROLS`); ``note`` receives notes (e.g.
+    a set without neutral templates). Returns the scores (on every rank under torchrun, where rank 0
+    alone writes)."""
     out = Path(out)
     cache = cache or Cache(out / "cache")
+    controls = check_controls(controls)
     import time
 
     pinfo: dict = {}
+    ginfo: dict = {}
     embedded: set[str] = set()
     stage_times: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -270,11 +349,16 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             embedded.add(cs.domain)
             if parallel.is_main():
                 write_json(out / "embeddings" / f"{cs.domain}.json", extra["embeddings"])
+        if "geometry" in extra:
+            ginfo[cs.domain] = extra["geometry"]
+            msg = extra["geometry"].get("templates", {}).get("note")
+            if msg and note and parallel.is_main():
+                note(msg)
         if "patching" in extra:
             pinfo[cs.domain] = extra["patching"]
 
     reference, ref_info = reference_for(sets, techniques, options, note)
-    frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen)
+    frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen, controls)
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
     spec_doc = {"reference": ref_info, "missing": missing, "definitions": definitions_text(techniques),
                 "reference_domain": REFERENCE_DOMAIN}
@@ -294,6 +378,10 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         for old in (out / "embeddings").glob("*.json"):
             if old.stem not in embedded:
                 old.unlink(missing_ok=True)
+        if ginfo:
+            write_json(out / "geometry.json", ginfo)
+        else:
+            (out / "geometry.json").unlink(missing_ok=True)
         write_json(out / "stage_times.json", stage_times)
 
     parallel.on_main(store, share=False)

@@ -17,6 +17,8 @@ from medmap.techniques import TECHNIQUES
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Knowledge maps of LLMs for medical concepts (age, symptoms, diseases, progression, "
                        "drugs, dosage).")
+_CONTROLS_HELP = ("Opt-in controls, comma-separated: random_init (the geometry of the same architecture with "
+                  "re-initialised weights: rows M@random_init).")
 _DTYPE_HELP = "float32 | bfloat16 | float16 (bfloat16 on GPU halves memory)."
 _DEVICE_MAP_HELP = ("accelerate device map for models larger than one device: auto | balanced | sequential | a "
                     "device (cuda:0, cpu) | JSON {\"module\": \"cuda:0\" | \"cpu\" | \"disk\"}.")
@@ -258,6 +260,7 @@ def analyze(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any run option."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for UMAP, bootstrap and sampling."),
+    controls: Optional[str] = typer.Option(None, "--controls", help=_CONTROLS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
@@ -269,7 +272,7 @@ def analyze(
     from medmap import parallel, pipeline
 
     cfg = pipeline.load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                                        "concepts": str(concepts_file) if concepts_file else None,
+                                        "controls": controls, "concepts": str(concepts_file) if concepts_file else None,
                                         **_placement(dtype, device_map, max_memory, offload_folder)})
     parallel.init()
     scores = pipeline.analyze(cfg, out, _progress, _note, force=force, wait=wait)
@@ -292,6 +295,7 @@ def run(
     paraphrases: Optional[bool] = typer.Option(None, "--paraphrases/--no-paraphrases",
                                                help="Also map each prompt template alone; report the spread.",
                                                show_default=False),
+    controls: Optional[str] = typer.Option(None, "--controls", help=_CONTROLS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=_DTYPE_HELP),
     device_map: Optional[str] = typer.Option(None, "--device-map", help=_DEVICE_MAP_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help=_MAX_MEMORY_HELP),
@@ -304,7 +308,7 @@ def run(
     from medmap.pipeline import default_run_dir, load_config, run as run_pipeline
 
     cfg = load_config(config, {"model": model, "domains": domains, "techniques": techniques, "seed": seed,
-                               "seeds": seeds, "paraphrases": paraphrases,
+                               "seeds": seeds, "paraphrases": paraphrases, "controls": controls,
                                "concepts": str(concepts_file) if concepts_file else None,
                                **_placement(dtype, device_map, max_memory, offload_folder)})
     out = out or default_run_dir(cfg)
