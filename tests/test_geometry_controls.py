@@ -4,7 +4,6 @@ planted cases (a structure planted must be found, an absent one must not be), co
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
-from scipy.stats import spearmanr
 from sklearn.metrics import silhouette_score
 
 from medmap.analyses import geometry_metrics as gm

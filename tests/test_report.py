@@ -22,6 +22,7 @@ from report_fixture import MALICIOUS, make_fake_run  # noqa: E402
 from medmap.errors import MedmapError  # noqa: E402
 from medmap.report import build_compare_report, build_report, write_figures  # noqa: E402
 from medmap.report import figures as F  # noqa: E402
+from medmap.report.curves import curves_figure  # noqa: E402
 from medmap.report.compare import compare_figure, interval_differences  # noqa: E402
 from medmap.report.data import ReportError, load_run  # noqa: E402
 
@@ -100,7 +101,7 @@ def test_map_figure_counts_agreement_without_map_json(loaded):
 
 @pytest.mark.parametrize("domain", ["age", "drugs", "dosage"])
 def test_curves_figure(loaded, domain):
-    fig = F.curves_figure(loaded.scores, loaded.map_df, loaded.intervals, domain, lanes=loaded.lanes)
+    fig = curves_figure(loaded.scores, loaded.map_df, loaded.intervals, domain, lanes=loaded.lanes)
     axes = [a for a in fig.axes if a.get_visible()]
     titles = [a.get_title(loc="left") for a in axes]
     # geometry (+ probes for age), then raw and specific side by side for saliency, lesion, patching, lens
@@ -143,12 +144,12 @@ def test_collapse_figure_draws_random_init(loaded):
 
 
 def test_curves_figure_without_map(loaded):
-    fig = F.curves_figure(loaded.scores, None, [], "age")
+    fig = curves_figure(loaded.scores, None, [], "age")
     titles = [a.get_title(loc="left") for a in fig.axes if a.get_visible()]
     assert "geometry: r2_umap.age" in titles and "patching: recovery\nraw" in titles
     assert "lens: lens_logprob@specific\ndomain minus reference set" in titles
     with pytest.raises(ReportError, match="no scores"):
-        F.curves_figure(loaded.scores, None, [], "no-such-domain")
+        curves_figure(loaded.scores, None, [], "no-such-domain")
 
 
 def test_umap_grid_age(loaded):

@@ -81,6 +81,7 @@ class KnowledgeMap:
         """A matplotlib Figure: the map (domain x layer, one lane per technique), or with ``domain`` the
         per-layer curves of that domain (only ``technique``'s when given). Needs the ``plot`` extra."""
         from medmap.report import figures as F
+        from medmap.report.curves import curves_figure
 
         if domain is None:
             return F.map_figure(self.layer_map.table, self.layer_map.intervals, self.layer_map.agreement,
@@ -92,7 +93,7 @@ class KnowledgeMap:
             if technique not in set(scores.loc[scores["domain"] == domain, "technique"]):
                 raise MedmapError(f"domain '{domain}' has no technique '{technique}' in this map")
             scores, table = scores[scores["technique"] == technique], table[table["technique"] == technique]
-        return F.curves_figure(scores, table, self.layer_map.intervals, domain, lanes=self.layer_map.lanes)
+        return curves_figure(scores, table, self.layer_map.intervals, domain, lanes=self.layer_map.lanes)
 
     def run_data(self):
         """The map as the report reads a run folder (:class:`medmap.report.data.RunData`)."""

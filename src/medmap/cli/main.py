@@ -149,7 +149,6 @@ def concepts(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    from rich.markup import escape
     from rich.table import Table
 
     t = Table("domain", "items", "pairs", "labels (distinct values)", "origin")

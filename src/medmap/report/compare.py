@@ -13,7 +13,8 @@ import pandas as pd
 
 from medmap.report import _html as H
 from medmap.report.data import ReportError, RunData, fmt, load_run, ordered, ordered_techniques
-from medmap.report.figures import _figure, _t, as_frame, draw_map, technique_handles
+from medmap.report.figures import draw_map, technique_handles
+from medmap.report.style import as_frame, new_figure, text
 from medmap.report.render import figure_bytes
 from medmap.store import write_bytes, write_text
 
@@ -45,18 +46,18 @@ def compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = None)
     domains, techniques = _domains_techniques(runs)
     if not domains:
         raise ReportError("compare_figure: no run has map.csv or map.json intervals")
-    fig = _figure((3.9 * len(runs) + 1.6, 0.8 * len(domains) + 1.8))
+    fig = new_figure((3.9 * len(runs) + 1.6, 0.8 * len(domains) + 1.8))
     axes = fig.subplots(1, len(runs), sharey=True, squeeze=False).ravel()
     image = None
     for ax, run, label in zip(axes, runs, labels):
         n = run.n_layers
         if n is None or not (run.intervals or (run.map_df is not None and len(run.map_df))):
             ax.text(0.5, 0.5, "no map in this run", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(_t(label), fontsize=10)
+            ax.set_title(text(label), fontsize=10)
             continue
         image = draw_map(ax, run.intervals, run.agreement, n, domains, techniques, depth=True,
                          vmax=len(techniques)) or image
-        ax.set_title(_t(f"{label} ({n} layers)"), fontsize=10)
+        ax.set_title(text(f"{label} ({n} layers)"), fontsize=10)
         ax.set_xticks(np.linspace(0, 1, 5))
     for ax in axes[1:]:
         ax.tick_params(axis="y", labelleft=False)

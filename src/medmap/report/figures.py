@@ -9,19 +9,18 @@ imported inside the functions, so importing ``medmap.report`` does not import it
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from medmap.report.curves import PRIMARY_PREFERENCE, companion_metrics, curves_figure, primary_metric
 from medmap.report.data import (ReportError, is_numeric_label, num, ordered, ordered_techniques,
                                 template_of)
-from medmap.report.style import (EXTRA_STYLE, TECHNIQUE_STYLE, as_frame, domain_colour, layer_curve, new_figure,
+from medmap.report.style import (as_frame, domain_colour, layer_curve, new_figure,
                                  technique_style, text)
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
-_t = text  # short names used throughout this module (and by compare.py, positions.py)
+_t = text  # short names used throughout this module
 _figure = new_figure
 _curve = layer_curve
 

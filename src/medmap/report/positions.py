@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from medmap.report.data import ReportError, ordered
-from medmap.report.figures import _figure, _t, as_frame
+from medmap.report.style import as_frame, new_figure, text
 POSITION_PREFIX = "recovery.pos-"
 
 
@@ -21,7 +21,7 @@ def position_grid_figure(scores_df: Any):
     if not len(rows):
         raise ReportError("position_grid_figure: no 'recovery.pos-<k>' scores (run patching with per_position > 0)")
     domains = ordered(rows["domain"])
-    fig = _figure((5.8, 1.2 + 0.45 * rows["metric"].nunique() * len(domains) + 0.6 * len(domains)))
+    fig = new_figure((5.8, 1.2 + 0.45 * rows["metric"].nunique() * len(domains) + 0.6 * len(domains)))
     axes = fig.subplots(len(domains), 1, squeeze=False).ravel()
     lim = max(1.0, float(np.nanmax(np.abs(rows["value"].to_numpy(dtype=float)))))
     for ax, domain in zip(axes, domains):
@@ -33,7 +33,7 @@ def position_grid_figure(scores_df: Any):
         ax.set_yticks(range(len(grid.index)), ["last" if k == 0 else f"last-{k}" for k in grid.index], fontsize=8)
         ax.set_xticks(range(len(grid.columns))[::max(1, len(grid.columns) // 10)],
                       [str(c) for c in grid.columns][::max(1, len(grid.columns) // 10)], fontsize=8)
-        ax.set_title(_t(f"{domain}: recovery per layer x position"), loc="left", fontsize=10)
+        ax.set_title(text(f"{domain}: recovery per layer x position"), loc="left", fontsize=10)
         ax.set_ylabel("patched token", fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01, label="recovery")
     axes[-1].set_xlabel("decoder layer")

@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 
 from medmap.report import figures as F
 from medmap.report import positions as P
+from medmap.report.curves import curves_figure
 from medmap.report.data import RunData, load_run, ordered, umap_views
 from medmap.store import write_bytes
 
@@ -30,7 +31,7 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
     if run.scores is not None:
         for domain in ordered(run.scores["domain"]):
             yield (f"curves_{domain}", f"{domain}: per-layer curves",
-                   lambda d=domain: F.curves_figure(run.scores, run.map_df, run.intervals, d, lanes=run.lanes))
+                   lambda d=domain: curves_figure(run.scores, run.map_df, run.intervals, d, lanes=run.lanes))
     for domain, emb in run.embeddings.items():
         for v in umap_views(domain, emb):
             yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",
