@@ -130,7 +130,6 @@ def _items(domain, rows):
 
 
 def test_permutation_keeps_concepts_together_and_templates_balanced():
-    rng = np.random.default_rng(0)
     rows = []
     for c in range(12):
         for t in ("neutral", "neutral2"):
