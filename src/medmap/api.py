@@ -153,6 +153,54 @@ class KnowledgeMap:
                 result["report"] = build_compare_report(folders, out)
         return result
 
+    def recommend(self, goal: str, domains: Sequence[str] | str | None = None, budget: int = 4,
+                  **options) -> pd.DataFrame:
+        """The decoder layers at which to ``finetune`` or ``unlearn`` ``domains`` (default: all of this
+        map's), best first, with the reasons for each (:func:`medmap.maps.recommend.recommend`: the rule,
+        and ``options``, fields of :class:`medmap.maps.RecommendOptions`). ``budget`` = how many (0: all
+        layers ranked). ``df.attrs["notes"]`` says where raw curves stood in for specific ones."""
+        from medmap.maps.recommend import recommend
+
+        return recommend(self.layer_map, self.scores, goal, domains, budget=budget, **options)
+
+    def lora_targets(self) -> tuple[str | None, list[str]]:
+        """(``layers_pattern``, ``target_modules``) of a LoRA adapter on this model's decoder layers: from
+        the run's provenance (``architecture``), else the architecture table entry of the model's type."""
+        prov = self.provenance if isinstance(self.provenance, dict) else {}
+        arch = prov.get("architecture") or {}
+        if arch.get("lora_targets"):
+            return arch.get("layers_pattern"), list(arch["lora_targets"])
+        mtype = arch.get("model_type")
+        if mtype is None:
+            cfg = self.config
+            spec = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
+            if not spec:
+                raise MedmapError("this map does not say which model it is of (no config.json or provenance."
+                                  "json); name the LoRA target modules yourself (target_modules=[...])")
+            from medmap.models.context import model_type
+
+            mtype = model_type(spec)
+        from medmap.models.registry import lora_targets
+
+        pattern, targets = lora_targets(mtype)
+        return pattern, list(targets)
+
+    def to_peft(self, rec: pd.DataFrame | None = None, *, r: int = 8, lora_alpha: int = 16,
+                lora_dropout: float = 0.05, target_modules: Sequence[str] | None = None,
+                layers_pattern: str | None = None, **recommend_args) -> dict:
+        """A PEFT ``LoraConfig`` (as a dict: ``peft.LoraConfig(**d)``) restricted to the layers of ``rec``
+        (a :meth:`recommend` result; without one, ``recommend(**recommend_args)``); ``target_modules``
+        and ``layers_pattern`` default to the architecture table's (:meth:`lora_targets`)."""
+        from medmap.maps.recommend import peft_config
+
+        if rec is None:
+            rec = self.recommend(**recommend_args)
+        if target_modules is None:
+            pattern, target_modules = self.lora_targets()
+            layers_pattern = layers_pattern or pattern
+        return peft_config(rec["layer"], target_modules, layers_pattern, r=r, lora_alpha=lora_alpha,
+                           lora_dropout=lora_dropout)
+
     def _repr_html_(self) -> str:
         from html import escape
 

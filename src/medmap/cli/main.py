@@ -274,6 +274,11 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finishe
     console.print(f"comparison: {build_compare_report(run_dirs, out)}")
 
 
+from medmap.cli import act as _act  # noqa: E402 (its commands are registered on this app)
+
+app.command("recommend")(_act.recommend)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point; ``argv`` allows in-process calls (tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
