@@ -201,6 +201,37 @@ class KnowledgeMap:
         return peft_config(rec["layer"], target_modules, layers_pattern, r=r, lora_alpha=lora_alpha,
                            lora_dropout=lora_dropout)
 
+    def diff(self, other: "KnowledgeMap", out: str | Path | None = None, **options) -> dict:
+        """What changed from this map (A, e.g. a base model) to ``other`` (B, e.g. its fine-tune), two
+        models with the same number of layers (:func:`medmap.maps.diff.diff_runs`): ``diff`` (per domain,
+        technique, metric and layer B - A with a paired bootstrap CI), ``intervals`` (which map intervals
+        moved), ``cka`` (linear CKA between the two models' activations, layers x layers per domain; needs
+        both runs' capture caches), ``notes``. ``options``: fields of :class:`medmap.maps.diff.DiffOptions`.
+        With ``out``, also write ``diff.csv``, ``cka.csv``, ``intervals.csv``, ``diff.json`` and
+        ``figures/diff.png|svg``, ``figures/cka.png|svg`` there (``result["files"]``)."""
+        from medmap.maps.diff import DiffOptions, Side, diff_runs
+
+        if not isinstance(other, KnowledgeMap):
+            raise MedmapError(f"diff: expected a KnowledgeMap, got {type(other).__name__}")
+        sides = []
+        for km, default in ((self, "A"), (other, "B")):
+            label = km.model if km.path is None else f"{km.model} ({km.path.name})"
+            sides.append(Side(label if label.strip() else default, km.scores, km.layer_map, km.path,
+                              km.config if isinstance(km.config, dict) else None,
+                              km.provenance if isinstance(km.provenance, dict) else None))
+        if sides[0].label == sides[1].label:
+            sides[0].label, sides[1].label = f"A: {sides[0].label}", f"B: {sides[1].label}"
+        result = diff_runs(*sides, DiffOptions(**options))
+        if out is not None:
+            from medmap.report.diff import write_diff
+
+            result["files"] = write_diff(result, out, self.intervals_lanes())
+        return result
+
+    def intervals_lanes(self) -> pd.DataFrame:
+        """The map's lanes: one row per (domain, technique) with the metric it draws."""
+        return self.layer_map.table[["domain", "technique", "metric"]].drop_duplicates().reset_index(drop=True)
+
     def _repr_html_(self) -> str:
         from html import escape
 

@@ -97,3 +97,27 @@ def _plain(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def compare_diff(run_dirs: list[Path], out: Path) -> None:
+    """``medmap compare --diff A B --out DIR``."""
+    from rich.text import Text
+
+    from medmap.api import load
+
+    if len(run_dirs) != 2:
+        raise ConfigError(f"compare --diff takes two run folders (A B), got {len(run_dirs)}")
+    a, b = (load(p) for p in run_dirs)
+    res = a.diff(b, out=out)
+    moved = res["intervals"]
+    console.print(Text(f"{res['a']} -> {res['b']}: {len(res['diff'])} per-layer differences, "
+                       f"{int(moved['moved'].sum())} of {len(moved)} map lanes moved, CKA for "
+                       f"{res['cka']['domain'].nunique()} domain(s)"))
+    for r in moved[moved["moved"]].itertuples(index=False):
+        console.print(Text(f"  moved: {r.domain} {r.technique} {r.a} -> {r.b} (Jaccard {r.jaccard:.2f})"))
+    for msg in res["notes"]:
+        console.print(Text(f"note: {msg}", style="dim"))
+    for name, path in res.get("files", {}).items():
+        if name.endswith(".svg"):
+            continue
+        console.print(Text(f"{name}: {path}"))

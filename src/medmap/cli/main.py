@@ -267,8 +267,14 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder.")):
 
 @app.command()
 def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finished run folders."),
-            out: Path = typer.Option(..., "--out", help="Output folder.")):
-    """Compare maps of several models on a normalised depth axis."""
+            out: Path = typer.Option(..., "--out", help="Output folder."),
+            diff: bool = typer.Option(False, "--diff", help="A B: what changed from run A to run B (same number "
+                                                            "of layers, e.g. base vs fine-tune): diff.csv, cka.csv, "
+                                                            "figures.")):
+    """Compare maps of several models on a normalised depth axis (or, with --diff, two runs layer by layer)."""
+    if diff:
+        _act.compare_diff(run_dirs, out)
+        return
     from medmap.report import build_compare_report
 
     console.print(f"comparison: {build_compare_report(run_dirs, out)}")
