@@ -9,6 +9,9 @@
     km.report("age.html"); km.save("runs/smol")
     other = medmap.load("runs/gemma")                  # any run folder, CLI-made too
     km.compare(other)
+    km.recommend("unlearn", ["dosage"], budget=4)    # layers to act on, with the reasons (DataFrame)
+    km.to_peft(goal="finetune", domains=["drugs"])   # a PEFT LoraConfig dict on the recommended layers
+    km.diff(medmap.load("runs/smol-ft"), out="runs/diff")   # what fine-tuning changed (same layer count)
 
 The command line is a thin layer over the same calls: ``medmap run`` is :func:`map` with a run folder.
 """
