@@ -9,6 +9,9 @@
     km.report("age.html"); km.save("runs/smol")
     other = medmap.load("runs/gemma")                  # any run folder, CLI-made too
     km.compare(other)
+    km.recommend("unlearn", ["dosage"], budget=4)    # layers to act on, with the reasons (DataFrame)
+    km.to_peft(goal="finetune", domains=["drugs"])   # a PEFT LoraConfig dict on the recommended layers
+    km.diff(medmap.load("runs/smol-ft"), out="runs/diff")   # what fine-tuning changed (same layer count)
 
 The command line is a thin layer over the same calls: ``medmap run`` is :func:`map` with a run folder.
 """
@@ -153,6 +156,85 @@ class KnowledgeMap:
                 folders = [km.path or km.save(Path(tmp) / f"run{k}") for k, km in enumerate(maps)]
                 result["report"] = build_compare_report(folders, out)
         return result
+
+    def recommend(self, goal: str, domains: Sequence[str] | str | None = None, budget: int = 4,
+                  **options) -> pd.DataFrame:
+        """The decoder layers at which to ``finetune`` or ``unlearn`` ``domains`` (default: all of this
+        map's), best first, with the reasons for each (:func:`medmap.maps.recommend.recommend`: the rule,
+        and ``options``, fields of :class:`medmap.maps.RecommendOptions`). ``budget`` = how many (0: all
+        layers ranked). ``df.attrs["notes"]`` says where raw curves stood in for specific ones."""
+        from medmap.maps.recommend import recommend
+
+        return recommend(self.layer_map, self.scores, goal, domains, budget=budget, **options)
+
+    def lora_targets(self) -> tuple[str | None, list[str]]:
+        """(``layers_pattern``, ``target_modules``) of a LoRA adapter on this model's decoder layers: from
+        the run's provenance (``architecture``), else the architecture table entry of the model's type."""
+        prov = self.provenance if isinstance(self.provenance, dict) else {}
+        arch = prov.get("architecture") or {}
+        if arch.get("lora_targets"):
+            return arch.get("layers_pattern"), list(arch["lora_targets"])
+        mtype = arch.get("model_type")
+        if mtype is None:
+            cfg = self.config
+            spec = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
+            if not spec:
+                raise MedmapError("this map does not say which model it is of (no config.json or provenance."
+                                  "json); name the LoRA target modules yourself (target_modules=[...])")
+            from medmap.models.context import model_type
+
+            mtype = model_type(spec)
+        from medmap.models.registry import lora_targets
+
+        pattern, targets = lora_targets(mtype)
+        return pattern, list(targets)
+
+    def to_peft(self, rec: pd.DataFrame | None = None, *, r: int = 8, lora_alpha: int = 16,
+                lora_dropout: float = 0.05, target_modules: Sequence[str] | None = None,
+                layers_pattern: str | None = None, **recommend_args) -> dict:
+        """A PEFT ``LoraConfig`` (as a dict: ``peft.LoraConfig(**d)``) restricted to the layers of ``rec``
+        (a :meth:`recommend` result; without one, ``recommend(**recommend_args)``); ``target_modules``
+        and ``layers_pattern`` default to the architecture table's (:meth:`lora_targets`)."""
+        from medmap.maps.recommend import peft_config
+
+        if rec is None:
+            rec = self.recommend(**recommend_args)
+        if target_modules is None:
+            pattern, target_modules = self.lora_targets()
+            layers_pattern = layers_pattern or pattern
+        return peft_config(rec["layer"], target_modules, layers_pattern, r=r, lora_alpha=lora_alpha,
+                           lora_dropout=lora_dropout)
+
+    def diff(self, other: "KnowledgeMap", out: str | Path | None = None, **options) -> dict:
+        """What changed from this map (A, e.g. a base model) to ``other`` (B, e.g. its fine-tune), two
+        models with the same number of layers (:func:`medmap.maps.diff.diff_runs`): ``diff`` (per domain,
+        technique, metric and layer B - A with a paired bootstrap CI), ``intervals`` (which map intervals
+        moved), ``cka`` (linear CKA between the two models' activations, layers x layers per domain; needs
+        both runs' capture caches), ``notes``. ``options``: fields of :class:`medmap.maps.diff.DiffOptions`.
+        With ``out``, also write ``diff.csv``, ``cka.csv``, ``intervals.csv``, ``diff.json`` and
+        ``figures/diff.png|svg``, ``figures/cka.png|svg`` there (``result["files"]``)."""
+        from medmap.maps.diff import DiffOptions, Side, diff_runs
+
+        if not isinstance(other, KnowledgeMap):
+            raise MedmapError(f"diff: expected a KnowledgeMap, got {type(other).__name__}")
+        sides = []
+        for km, default in ((self, "A"), (other, "B")):
+            label = km.model if km.path is None else f"{km.model} ({km.path.name})"
+            sides.append(Side(label if label.strip() else default, km.scores, km.layer_map, km.path,
+                              km.config if isinstance(km.config, dict) else None,
+                              km.provenance if isinstance(km.provenance, dict) else None))
+        if sides[0].label == sides[1].label:
+            sides[0].label, sides[1].label = f"A: {sides[0].label}", f"B: {sides[1].label}"
+        result = diff_runs(*sides, DiffOptions(**options))
+        if out is not None:
+            from medmap.report.diff import write_diff
+
+            result["files"] = write_diff(result, out, self.intervals_lanes())
+        return result
+
+    def intervals_lanes(self) -> pd.DataFrame:
+        """The map's lanes: one row per (domain, technique) with the metric it draws."""
+        return self.layer_map.table[["domain", "technique", "metric"]].drop_duplicates().reset_index(drop=True)
 
     def _repr_html_(self) -> str:
         from html import escape

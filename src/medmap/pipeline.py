@@ -67,6 +67,15 @@ def check_context(cfg: RunConfig, sets, note=print) -> None:
     check_fits(sets, info)
 
 
+def architecture_facts(lm) -> dict:
+    """What a consumer of the run folder needs about the architecture without loading the model: the
+    model type, where the decoder layers are and the LoRA target modules (``medmap recommend --format
+    peft`` reads them; for an architecture found by structure they are that search's result)."""
+    spec = lm.arch.spec
+    return {"model_type": spec.model_type, "layers": spec.layers, "layers_pattern": spec.layers_pattern,
+            "lora_targets": list(spec.lora_targets), "found_by_structure": spec.fallback}
+
+
 def load_model_for_rank(cfg: RunConfig, note=print):
     """The configured model; under torchrun this rank's own copy (on GPU ``LOCAL_RANK`` when every rank
     has one), loaded (and converted into the cache) first by each machine's local rank 0."""
@@ -221,8 +230,9 @@ def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
     identity = cfg.identity(hashes, lm.identity)
     parallel.on_main(lambda: write_json(out / "provenance.json", provenance(
         model=lm.name, model_identity=lm.identity, model_source=lm.source, n_layers=lm.n_layers,
-        seed=cfg.seed, concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s),
-                                                "spec": s.spec.to_dict()} for s in sets}, config_digest=cfg.digest(), run_identity=identity,
+        architecture=architecture_facts(lm), seed=cfg.seed,
+        concept_sets={s.domain: {"origin": s.origin, "sha256": s.hash, "n_items": len(s), "spec": s.spec.to_dict()}
+                      for s in sets}, config_digest=cfg.digest(), run_identity=identity,
         results_version=RESULTS_VERSION, ranks=parallel.world_size())), share=False)
 
     t = time.time()
@@ -232,7 +242,7 @@ def _run(cfg: RunConfig, out: Path, sets, progress, note, lm=None) -> dict:
     timings["analyze"] = time.time() - t
     variants = None
     if cfg.robustness:  # every rank takes its share of the variants' sweeps, as for the main analysis
-        from medmap.analyses.runner import reference_for
+        from medmap.analyses.reference import reference_for
         from medmap.analyses.variants import run_variants
 
         t = time.time()

@@ -24,15 +24,19 @@ from medmap.analyses.controls import build_plan, renamed
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
-from medmap.analyses.specificity import (REFERENCE_DOMAIN, definitions_text, specific_rows, units_from_json,
-                                         units_to_json)
-from medmap.analyses.stats import frame
+from medmap.analyses.reference import reference_for, specificity_frames, with_lengths
+from medmap.analyses.specificity import (
+    REFERENCE_DOMAIN,
+    definitions_text,
+    units_from_json,
+    units_to_json,
+)
 from medmap.capture.cached import capture_set
 from medmap.capture.lexical import lexical_representation
 from medmap.errors import ConfigError
 from medmap.options import Bool, Int, options
 from medmap.progress import no_bars
-from medmap.store import Cache, write_frame, write_json
+from medmap.store import Cache, write_bytes, write_frame, write_json
 from medmap.store.schema import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
 
@@ -225,6 +229,20 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     return parallel.on_main(store), extra
 
 
+def write_units(path: Path, units: dict, concepts_hash: str) -> None:
+    """The per-unit arrays of one (domain, technique) as ``.npz`` ([units, layers] per metric) with unit
+    ids ``<concept-set hash>:<row>``: the rows follow the seeded sample of the set's items or pairs, so two
+    runs' units match by id exactly when they scored the same set with the same sampling options (what
+    ``compare --diff`` pairs on)."""
+    import io
+
+    rows = max((len(v) for v in units.values()), default=0)
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.array([f"{concepts_hash[:16]}:{i}" for i in range(rows)]),
+             **{k: np.asarray(v, dtype=float) for k, v in units.items()})
+    write_bytes(path, buf.getvalue())
+
+
 def check_controls(controls, where: str = "controls") -> tuple[str, ...]:
     """``controls`` (a list, or a comma-separated string) checked against :data:`CONTROLS`."""
     from medmap.errors import ConfigError
@@ -237,61 +255,6 @@ def check_controls(controls, where: str = "controls") -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"{where}: unknown control(s) {', '.join(bad)}; choose from {', '.join(CONTROLS)}")
     return names
-
-
-def reference_for(sets, techniques, options: AnalyzeOptions, note=None):
-    """The reference set of the specificity control and what happened to it (for ``specificity.json``):
-    a set of domain ``reference`` among ``sets``, else the built-in one. None when no technique has a
-    specificity control, when ``analyze.reference`` is off, or when the built-in set is not shipped (said
-    through ``note``: the causal lanes then use raw curves)."""
-    specific = [t for t in techniques if (info := technique_info(t)) is not None and info.specific]
-    if not specific:
-        return None, {"status": "not needed", "note": "no technique with a specificity control was run"}
-    if not options.reference:
-        return None, {"status": "off", "note": "analyze.reference is false: the causal lanes use raw curves"}
-    given = [cs for cs in sets if cs.domain == REFERENCE_DOMAIN]
-    if given:
-        ref = given[0]
-    else:
-        from medmap.concepts import load_builtin
-        from medmap.errors import ConceptError
-
-        try:
-            ref = load_builtin(REFERENCE_DOMAIN)
-        except ConceptError as e:
-            msg = f"reference set unavailable ({e}): the causal lanes of the map use raw curves"
-            if note is not None:
-                note(msg)
-            return None, {"status": "unavailable", "note": msg}
-    return ref, {"status": "ran", "origin": ref.origin, "sha256": ref.hash, "n_items": len(ref),
-                 "n_answered": len(ref.answered), "n_pairs": len(ref.pairs), "techniques": specific}
-
-
-def with_lengths(lm, cs, technique: str, units: dict, options: AnalyzeOptions) -> dict:
-    """``units`` plus, for lesioning, the answers' token counts (``answer_tokens``, [items, 1]; tokenising
-    the sampled answers again is cheap and keeps cached entries valid)."""
-    if technique == "lesion":
-        from medmap.analyses.causal import answer_lengths
-
-        units = dict(units, answer_tokens=answer_lengths(lm, cs, options.causal))
-    return units
-
-
-def specificity_frames(lm, units: dict, options: AnalyzeOptions) -> tuple[list[pd.DataFrame], list[dict]]:
-    """``M@specific`` rows of every (domain, technique) in ``units`` ((domain, technique) -> per-unit
-    arrays) whose technique also has units for the reference set; and, for the others, why not."""
-    frames, missing = [], []
-    for (domain, t), u in units.items():
-        if domain == REFERENCE_DOMAIN:
-            continue
-        ref = units.get((REFERENCE_DOMAIN, t))
-        if ref is None:
-            missing.append({"domain": domain, "technique": t,
-                            "reason": f"the reference set was not run through {t} (no usable items or pairs)"})
-            continue
-        rows = specific_rows(t, u, ref, options.causal.n_boot, options.causal.seed)
-        frames.append(frame(rows, model=lm.name, n_layers=lm.n_layers, domain=domain, technique=t))
-    return frames, missing
 
 
 def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=no_bars, reference=None,
@@ -337,6 +300,7 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
 
     pinfo: dict = {}
     ginfo: dict = {}
+    written: set[tuple[str, str]] = set()
     embedded: set[str] = set()
     stage_times: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -356,6 +320,9 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
                 note(msg)
         if "patching" in extra:
             pinfo[cs.domain] = extra["patching"]
+        if "units" in extra and parallel.is_main():
+            written.add((cs.domain, t))
+            write_units(out / "units" / cs.domain / f"{t}.npz", units_from_json(extra["units"]), cs.hash)
 
     reference, ref_info = reference_for(sets, techniques, options, note)
     frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen, controls)
@@ -377,6 +344,9 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
         # only the embeddings this analysis made: an earlier analysis of other domains leaves none behind
         for old in (out / "embeddings").glob("*.json"):
             if old.stem not in embedded:
+                old.unlink(missing_ok=True)
+        for old in (out / "units").glob("*/*.npz"):
+            if (old.parent.name, old.stem) not in written:
                 old.unlink(missing_ok=True)
         if ginfo:
             write_json(out / "geometry.json", ginfo)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason, specificity_frames, with_lengths
+from medmap.analyses.reference import specificity_frames, with_lengths
+from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason
 from medmap.analyses.specificity import REFERENCE_DOMAIN, units_from_json
 from medmap.progress import no_bars
 from medmap.store.schema import SCORE_COLUMNS

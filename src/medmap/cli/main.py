@@ -337,11 +337,23 @@ def report(run_dir: Path = typer.Argument(..., help="A finished run folder."),
 def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finished run folders."),
             out: Path = typer.Option(..., "--out", help="Output folder."),
             force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
-            wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP)):
-    """Compare maps of several models on a normalised depth axis."""
+            wait: bool = typer.Option(False, "--wait", help=_WAIT_HELP),
+            diff: bool = typer.Option(False, "--diff", help="A B: what changed from run A to run B (same number "
+                                                            "of layers, e.g. base vs fine-tune): diff.csv, cka.csv, "
+                                                            "figures.")):
+    """Compare maps of several models on a normalised depth axis (or, with --diff, two runs layer by layer)."""
     from medmap import pipeline
 
+    if diff:
+        _act.compare_diff(run_dirs, out)
+        return
+
     say(f"comparison: {pipeline.compare(run_dirs, out, note, force=force, wait=wait)}")
+
+
+from medmap.cli import act as _act  # noqa: E402 (its commands are registered on this app)
+
+app.command("recommend")(_act.recommend)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

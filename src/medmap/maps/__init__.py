@@ -9,6 +9,7 @@ from medmap.maps.layer_map import (
     load_map,
     primary_metric,
 )
+from medmap.maps.recommend import RecommendOptions, peft_config, recommend
 from medmap.maps.robustness import Robustness, interval_spread, layer_coverage, measure_robustness
 from medmap.maps.rules import MapRules, fastest_rise, intervals_for, smooth, top_runs
 
@@ -16,6 +17,7 @@ __all__ = [
     "PRIMARY_METRICS",
     "LayerMap",
     "MapRules",
+    "RecommendOptions",
     "Robustness",
     "build_map",
     "compare_maps",
@@ -25,7 +27,9 @@ __all__ = [
     "layer_coverage",
     "load_map",
     "measure_robustness",
+    "peft_config",
     "primary_metric",
+    "recommend",
     "smooth",
     "top_runs",
 ]

@@ -84,6 +84,20 @@ def inspect_model(spec: str | None = None, *, trust_remote_code: bool = False) -
     return ModelSpecInfo(info["name"], n, key, tokenizer, where + (f" ({kw['gguf_file']})" if "gguf_file" in kw else ""))
 
 
+def model_type(spec: str | None = None, *, trust_remote_code: bool = False) -> str:
+    """The ``model_type`` of a model spec's config (the architecture registry's key), read without its
+    weights as :func:`inspect_model` reads the config."""
+    from transformers import AutoConfig
+
+    info = resolve_spec(spec)
+    where, kw = _source(info)
+    try:
+        config = AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
+    except Exception as e:  # transformers raises many types for unreadable configs
+        raise ModelError(f"could not read the config of model '{spec}' from {where}: {type(e).__name__}: {e}") from e
+    return str(config.model_type)
+
+
 def _lengths(tokenizer, texts: list[str], special: bool) -> list[int]:
     if not texts:
         return []

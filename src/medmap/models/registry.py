@@ -30,6 +30,14 @@ class ArchSpec:
     mlp: tuple[str, ...]
     fallback: bool = False
     """True when the spec was found by structure rather than read from the registry."""
+    lora_targets: tuple[str, ...] = ()
+    """Names of a decoder layer's linear sub-modules a LoRA adapter targets (PEFT ``target_modules``)."""
+
+    @property
+    def layers_pattern(self) -> str:
+        """The name of the decoder-layer list inside ``layers`` (PEFT ``layers_pattern``: the module-name
+        part before the layer index, e.g. ``layers`` for ``model.layers.3.mlp``)."""
+        return self.layers.rsplit(".", 1)[-1]
 
 
 _REGISTRY: dict[str, ArchSpec] = {}
@@ -37,8 +45,9 @@ _BUILTIN_LOADED = [False]
 
 
 def _spec(model_type: str, *, layers: str, embed: str, final_norm: str, unembed: str,
-          attention: list[str], mlp: list[str]) -> ArchSpec:
-    return ArchSpec(model_type, layers, embed, final_norm, unembed, tuple(attention), tuple(mlp))
+          attention: list[str], mlp: list[str], lora_targets: list[str] | None = None) -> ArchSpec:
+    return ArchSpec(model_type, layers, embed, final_norm, unembed, tuple(attention), tuple(mlp),
+                    lora_targets=tuple(lora_targets or ()))
 
 
 def _ensure_builtin() -> None:
@@ -53,11 +62,11 @@ def _ensure_builtin() -> None:
 
 
 def register(model_type: str, *, layers: str, embed: str, final_norm: str, unembed: str,
-             attention: list[str], mlp: list[str]) -> ArchSpec:
+             attention: list[str], mlp: list[str], lora_targets: list[str] | None = None) -> ArchSpec:
     """Add or replace the registry entry for ``model_type`` (the built-in entries stay)."""
     _ensure_builtin()
     spec = _spec(model_type, layers=layers, embed=embed, final_norm=final_norm, unembed=unembed,
-                 attention=attention, mlp=mlp)
+                 attention=attention, mlp=mlp, lora_targets=lora_targets)
     _REGISTRY[model_type] = spec
     return spec
 
@@ -109,7 +118,24 @@ def _find_by_structure(model: nn.Module, model_type: str) -> ArchSpec:
             f"{', '.join(missing)} could not be found by structure; register it with "
             "medmap.models.registry.register()"
         )
-    return ArchSpec(model_type, layers_path, embed, norm, unembed, tuple(attn), tuple(mlp), fallback=True)
+    lora = tuple(dict.fromkeys(n.rsplit(".", 1)[-1] for n, m in layers[0].named_modules()
+                               if isinstance(m, nn.Linear)))
+    return ArchSpec(model_type, layers_path, embed, norm, unembed, tuple(attn), tuple(mlp), fallback=True,
+                    lora_targets=lora)
+
+
+def lora_targets(model_type: str) -> tuple[str, tuple[str, ...]]:
+    """(``layers_pattern``, ``target_modules``) for a LoRA adapter on decoder layers of ``model_type``,
+    read from the registry (no model needed). Raises :class:`ModelError` for a type without an entry or
+    without ``lora_targets``."""
+    spec = registered().get(model_type)
+    if spec is None:
+        raise ModelError(f"model type '{model_type}' is not in medmap's architecture registry; name the LoRA "
+                         "target modules yourself (--target-modules) or register the architecture")
+    if not spec.lora_targets:
+        raise ModelError(f"the architecture entry '{model_type}' has no lora_targets; add them to "
+                         "architectures.yaml or register() it with lora_targets=[...]")
+    return spec.layers_pattern, spec.lora_targets
 
 
 @dataclass
