@@ -49,11 +49,12 @@ def test_map_of_a_new_domain_in_memory(km):
     assert isinstance(km, KnowledgeMap) and km.path is None
     assert list(km.scores.columns) == ["model", "n_layers", "domain", "technique", "metric", "layer", "value",
                                        "ci_low", "ci_high"]
-    assert set(km.scores.domain) == {"labs"} and km.n_layers == 4
+    # the reference set's rows come along (the control of the causal techniques); it is not a lane of the map
+    assert set(km.scores.domain) == {"labs", "reference"} and km.domains == ["labs"] and km.n_layers == 4
     assert "silhouette_umap.organ" in set(km.scores.metric)
     assert list(km.intervals.columns) == list(INTERVAL_COLUMNS)
     lanes = set(zip(km.layer_map.table.technique, km.layer_map.table.metric))
-    assert ("geometry", "silhouette_umap.organ") in lanes and ("lesion", "logprob_drop") in lanes
+    assert ("geometry", "silhouette_umap.organ") in lanes and ("lesion", "logprob_drop@specific") in lanes
     assert "<table>" in km._repr_html_() and "tiny-llama" in km._repr_html_()
 
 

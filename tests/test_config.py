@@ -109,19 +109,27 @@ def _json(d):
     return json.dumps(d, sort_keys=True, default=str)
 
 
+# The geometry's controls (issue 11) and item selection (neutral templates) changed what the geometry
+# computes, so its options gained these keys (and its cache entries are recomputed); the others are as before.
+NEW_GEOMETRY = {**OLD_GEOMETRY, "templates": "neutral", "per_template": True, "n_perm": 200, "lexical": True,
+                "lexical_kind": "embedding", "probes": True, "probe_folds": 5, "probe_c": 1.0, "collapse_top_k": 3,
+                "map_curve": "umap"}
+
+
 def test_cache_keys_of_unchanged_options_are_unchanged():
-    assert _json(asdict(GeometryOptions())) == _json(OLD_GEOMETRY)
+    assert _json(asdict(GeometryOptions())) == _json(NEW_GEOMETRY)
     assert _json(asdict(CausalOptions())) == _json(OLD_CAUSAL)
     assert _json(asdict(JudgeOptions())) == _json(OLD_JUDGE)
     g = GeometryOptions(min_dist=0, n_neighbors=10)  # an int stays an int: same JSON as before
-    assert _json(asdict(g)) == _json({**OLD_GEOMETRY, "min_dist": 0, "n_neighbors": 10})
+    assert _json(asdict(g)) == _json({**NEW_GEOMETRY, "min_dist": 0, "n_neighbors": 10})
 
 
 # The specificity control (analyze.reference) and the lens (a default technique) changed every run's
 # results, so they count in the digest: runs of earlier versions are recomputed (their cached geometry is
 # reused, its cache key holds neither). Every other key is as before.
+# The geometry's new options count too (above); an empty ``controls`` is left out of the digest.
 CURRENT_CONFIG = {**OLD_CONFIG, "techniques": OLD_CONFIG["techniques"] + ["lens"],
-                  "analyze": {**OLD_CONFIG["analyze"], "reference": True}}
+                  "analyze": {**OLD_CONFIG["analyze"], "geometry": NEW_GEOMETRY, "reference": True}}
 
 
 def test_default_digest_is_that_of_earlier_versions():

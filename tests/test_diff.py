@@ -53,12 +53,14 @@ def test_diff_of_two_runs(runs, tmp_path):
     diff, cka, moved = res["diff"], res["cka"], res["intervals"]
     assert list(diff.columns) == list(DIFF_COLUMNS) and list(cka.columns) == list(CKA_COLUMNS)
     assert list(moved.columns) == list(MOVED_COLUMNS)
-    lane = diff[(diff.technique == "lesion") & (diff.metric == "logprob_drop")].sort_values("layer")
-    ra = a.scores[(a.scores.technique == "lesion") & (a.scores.metric == "logprob_drop")].sort_values("layer")
-    rb = b.scores[(b.scores.technique == "lesion") & (b.scores.metric == "logprob_drop")].sort_values("layer")
+    lane = diff[(diff.domain == "labs") & (diff.technique == "lesion") & (diff.metric == "logprob_drop")]
+    lane = lane.sort_values("layer")
+    ra = a.scores[(a.scores.domain == "labs") & (a.scores.technique == "lesion") & (a.scores.metric == "logprob_drop")].sort_values("layer")
+    rb = b.scores[(b.scores.domain == "labs") & (b.scores.technique == "lesion") & (b.scores.metric == "logprob_drop")].sort_values("layer")
     assert np.allclose(lane["diff"], rb["value"].to_numpy() - ra["value"].to_numpy())
-    assert lane["ci_low"].isna().all()  # main writes no per-unit arrays: no CI, and a note says so
-    assert any("no per-unit values" in n for n in res["notes"])
+    # the runs keep per-unit arrays of the causal techniques (units/<domain>/<technique>.npz): paired CIs
+    assert lane["ci_low"].notna().all() and (lane["n_units"] > 1).all()  # the sampled items (max_items)
+    assert any("no per-unit values" in n and "labs/geometry" in n for n in res["notes"])  # geometry has none
     # CKA: 4 x 4 layers; the perturbation at layer 2 leaves layers 0-1 identical
     assert len(cka) == 16 and set(cka.domain) == {"labs"}
     m = cka.pivot(index="layer_a", columns="layer_b", values="cka").to_numpy()
@@ -100,7 +102,8 @@ def test_paired_bootstrap_finds_a_planted_shift_and_no_shift(runs, tmp_path):
     order = rng.permutation(len(ids))[:-2]
     _units(b_dir, [ids[i] for i in order], (base + shift + noise)[order])
     res = medmap.load(a_dir).diff(medmap.load(b_dir), n_boot=500)
-    lane = res["diff"][(res["diff"].technique == "lesion") & (res["diff"].metric == "logprob_drop")]
+    lane = res["diff"][(res["diff"].domain == "labs") & (res["diff"].technique == "lesion")
+                       & (res["diff"].metric == "logprob_drop")]
     lane = lane.sort_values("layer")
     assert (lane["n_units"] == len(ids) - 2).all()
     lo, hi = lane["ci_low"].to_numpy(), lane["ci_high"].to_numpy()
@@ -108,8 +111,9 @@ def test_paired_bootstrap_finds_a_planted_shift_and_no_shift(runs, tmp_path):
     for k in (0, 1, 3):
         assert lo[k] < 0 < hi[k]  # no shift: the CI covers 0
     note = next(n for n in res["notes"] if "no per-unit" in n)
-    assert "labs/geometry (all metrics)" in note and "logprob_drop" not in note
-    assert "labs/lesion (accuracy, accuracy_intact, kl)" in note
+    assert "labs/geometry (all metrics)" in note and "logprob_drop," not in note
+    # the specific rows are differences of means (no units of their own); the planted file holds logprob_drop only
+    assert "labs/lesion (accuracy, accuracy@specific, accuracy_intact, kl, kl@specific, logprob_drop@specific)" in note
 
 
 def test_paired_ci_edge_cases():

@@ -239,10 +239,10 @@ class KnowledgeMap:
     def _repr_html_(self) -> str:
         from html import escape
 
-        from medmap.report.data import ordered, ordered_techniques
+        from medmap.report.data import ordered_techniques
 
         iv = self.intervals
-        domains = ordered(self.scores["domain"])
+        domains = self.domains
         techniques = ordered_techniques(self.scores["technique"])
         cells = {}
         for r in iv.itertuples(index=False):
@@ -257,8 +257,16 @@ class KnowledgeMap:
                 f"<table><tr><th>domain</th>{head}</tr>{body}</table>"
                 + (f"<ul>{verdicts}</ul>" if verdicts else "") + "</div>")
 
+    @property
+    def domains(self) -> list[str]:
+        """The domains of the map (its lanes), in the table's order; the general-knowledge reference set,
+        whose rows ``scores`` also holds (the control of the causal techniques), is not one of them."""
+        from medmap.report.data import ordered
+
+        return ordered(self.layer_map.table["domain"]) if len(self.layer_map.table) else []
+
     def __repr__(self) -> str:
-        return (f"KnowledgeMap(model={self.model!r}, n_layers={self.n_layers}, domains={sorted(set(self.scores.domain))},"
+        return (f"KnowledgeMap(model={self.model!r}, n_layers={self.n_layers}, domains={self.domains},"
                 f" intervals={len(self.layer_map.intervals)}, path={str(self.path) if self.path else None!r})")
 
 

@@ -114,7 +114,7 @@ def random_init_scores(lm, cs, options: AnalyzeOptions, cache: Cache, progress=n
     parts = {"model": lm.identity, "control": "random_init", "seed": seed, "concepts": cs.hash,
              "pooling": options.pooling, "options": asdict(o), "domain": cs.spec.to_dict()}
     folder = cache.entry("geometry_random_init", parts)
-    hit = parallel.on_main(lambda: pd.read_csv(folder / "scores.csv") if cache.valid(folder) else None)
+    hit = parallel.on_main(lambda: pd.read_csv(folder / "scores.csv") if cache.check_or_evict(folder) else None)
     if hit is not None:
         return hit
     models = {} if models is None else models
