@@ -128,7 +128,7 @@ def test_read_only_out_folder(tmp_path, capsys):
 
 def test_markup_in_file_names_ids_and_labels_is_printed_literally(tmp_path, capsys):
     name = tmp_path / "[bold red]set[blink].jsonl"
-    cs = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    cs = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     name.write_text(to_jsonl(cs))
     main(["validate", str(name)])
     err = capsys.readouterr().err

@@ -148,7 +148,7 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("dist")
     saved_tiny(d / "model")
     age = load_builtin("age").subset(lambda it: it.template == "t0" and it.labels["age"] % 4 == 0)
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (d / "c.jsonl").write_text(to_jsonl(age) + to_jsonl(sym))
     # odd numbers of batches everywhere: 5 saliency groups, 5 lesion batches (layers split), 3 patching
     # batches, 6 and 11 capture batches; per-position patching too

@@ -68,4 +68,6 @@ def test_cuml_backend_is_called_in_process_with_the_options(fake_cuml):
     c = fake_cuml[0]
     assert (c["n_neighbors"], c["min_dist"], c["n_epochs"], c["random_state"], c["output_type"]) == \
         (7, 0.2, 11, 0, "numpy")
-    assert emb2.shape == (2, len(cs), 2) and len(df)
+    # the geometry embeds the neutral (task-free) items, its default selection
+    n_neutral = sum(it.template.startswith("neutral") for it in cs.items)
+    assert 0 < n_neutral < len(cs) and emb2.shape == (2, n_neutral, 2) and len(df)

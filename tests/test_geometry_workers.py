@@ -18,7 +18,7 @@ PARENT = textwrap.dedent("""
     from medmap.analyses.geometry import GeometryOptions, layer_results
     from medmap.concepts import load_builtin
 
-    cs = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    cs = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     acts = np.random.default_rng(0).normal(size=(len(cs), 7, 24)).astype("float32")
     print("start", flush=True)
     # long enough that the workers are busy when the parent is killed

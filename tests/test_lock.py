@@ -54,7 +54,7 @@ def test_lock_of_a_killed_process_is_free(tmp_path):
 def small_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("lock")
     saved_tiny(d / "model")
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (d / "c.jsonl").write_text(to_jsonl(sym))
     (d / "run.yaml").write_text(yaml.safe_dump({
         "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion"],

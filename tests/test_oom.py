@@ -99,7 +99,7 @@ def test_saliency_split_group_gives_the_group_gradient(tiny_llama):
 
 
 def test_saliency_groups_survive_oom_with_the_same_scores(tiny_llama, fake_oom):
-    cs = load_builtin("symptoms").subset(lambda it: it.template == "t2" and it.answer is not None)
+    cs = load_builtin("symptoms").subset(lambda it: it.template == "t0" and it.answer is not None)
     o = CausalOptions(max_items=8, saliency_group=4, n_boot=20)
     ref = saliency(tiny_llama, cs, o)
     raised = fake_oom(tiny_llama, 1)

@@ -26,7 +26,7 @@ def config_file(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("cfg")
     age = load_builtin("age").subset(lambda it: it.template == "t0" and it.labels["age"] % 2 == 0)
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (d / "small.jsonl").write_text(to_jsonl(age) + to_jsonl(sym))
     p = d / "run.yaml"
     p.write_text(yaml.safe_dump({**CONFIG, "concepts": str(d / "small.jsonl")}))

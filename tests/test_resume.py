@@ -17,7 +17,7 @@ from tiny import saved_tiny
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
     saved_tiny(d / "model")
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (d / "c.jsonl").write_text(to_jsonl(sym))
     cfg = {"domains": ["symptoms"], "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion", "patching"],
            "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},

@@ -108,8 +108,8 @@ def tiny_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
-    """age: templates t0 (with patching pairs) and t1 (none); symptoms: t2 for two categories, and
-    three t1 items of which one category has a single member."""
+    """age: templates t0 (with patching pairs) and t1 (none); symptoms: t0 (with pairs) for two
+    categories, and three t1 items (no pairs) of which one category has a single member."""
     from medmap.concepts import load_builtin, to_jsonl
 
     d = tmp_path_factory.mktemp("cfg")
@@ -117,10 +117,10 @@ def config_file(tmp_path_factory):
     age = load_builtin("age").subset(lambda it: it.template in ("t0", "t1") and it.labels["age"] in ages)
     sym = load_builtin("symptoms")
     cats = ("cardiovascular", "respiratory")
-    t2 = sym.subset(lambda it: it.template == "t2" and it.labels["category"] in cats)
+    t0 = sym.subset(lambda it: it.template == "t0" and it.labels["category"] in cats)
     t1 = [it for it in sym.items if it.template == "t1" and it.labels["category"] == "cardiovascular"][:2]
     t1 += [it for it in sym.items if it.template == "t1" and it.labels["category"] == "respiratory"][:1]
-    (d / "small.jsonl").write_text(to_jsonl(age) + to_jsonl(t2) + to_jsonl(sym.subset(lambda it: it in t1)))
+    (d / "small.jsonl").write_text(to_jsonl(age) + to_jsonl(t0) + to_jsonl(sym.subset(lambda it: it in t1)))
     p = d / "run.yaml"
     p.write_text(yaml.safe_dump({**CONFIG, "concepts": str(d / "small.jsonl")}))
     return p
@@ -140,9 +140,9 @@ def test_seeds_and_templates_write_the_spread(run_a):
     assert list(df.columns) == list(SPREAD_COLUMNS)
     assert len(df) == 2 * len(intervals) > 0  # every interval of the map, across seeds and across templates
     assert rob["settings"]["seeds"] == [0, 1]
-    assert rob["settings"]["templates"] == {"age": ["t0", "t1"], "symptoms": ["t2", "t1"]}
+    assert rob["settings"]["templates"] == {"age": ["t0", "t1"], "symptoms": ["t0", "t1"]}
     assert sorted(rob["variants"]["seed"]) == ["seed=0", "seed=1"]
-    assert sorted(rob["variants"]["template"]) == ["t0", "t1", "t2"]
+    assert sorted(rob["variants"]["template"]) == ["t0", "t1"]
     seeds = df[df.group == "seed"]
     assert (seeds.n_variants == 2).all()
     # with every item and pair used, only the geometry depends on the seed: lesion and patching maps

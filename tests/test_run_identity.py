@@ -21,7 +21,7 @@ def model_dir(tmp_path_factory):
 
 
 def _setup(tmp_path, techniques=("lesion",)):
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t2")
+    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (tmp_path / "c.jsonl").write_text(to_jsonl(sym))
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({
         "concepts": str(tmp_path / "c.jsonl"), "techniques": list(techniques),
