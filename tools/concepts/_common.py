@@ -46,6 +46,14 @@ def output_path(domain: str, argv=None) -> Path:
     return out_path(domain, args.out_dir)
 
 
+def out_dir_arg(argv) -> str:
+    """The folder given by `--out-dir DIR` among other arguments (default: the package's data folder); for
+    builders with options of their own (build_drugs --table)."""
+    if "--out-dir" in argv:
+        return argv[argv.index("--out-dir") + 1]
+    return str(DATA_DIR)
+
+
 def is_neutral(template: str) -> bool:
     """Neutral (task-free) templates name the concept and ask nothing: ids `neutral`, `neutral2`, ..."""
     return template.startswith("neutral")

@@ -186,18 +186,11 @@ def self_check(items):
     return n_pairs
 
 
-def out_dir(argv):
-    """The folder given by --out-dir (default: the package's data folder)."""
-    if "--out-dir" in argv:
-        return argv[argv.index("--out-dir") + 1]
-    return str(common.DATA_DIR)
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     items = build_items()
     n_pairs = self_check(items)
-    path = os.path.join(out_dir(argv), DOMAIN + ".jsonl")
+    path = os.path.join(common.out_dir_arg(argv), DOMAIN + ".jsonl")
     common.write_jsonl(path, items)
     per_unit = collections.Counter(d.unit for d in doses())
     print("wrote %d items (%d drug-dose facts, %d drugs; units %s; %d pairs) to %s"
