@@ -91,7 +91,7 @@ def test_shards_are_written_during_capture_and_assembled(tiny_llama, cs, referen
 def test_killed_capture_resumes_at_the_first_missing_shard(tiny_llama, cs, reference, tmp_path, counted):
     cache = Cache(tmp_path / "cache")
     with pytest.raises(Killed):
-        capture_set(tiny_llama, cs, cache, batch_size=2, shard_size=3, progress=_kill_after(3))
+        capture_set(tiny_llama, cs, cache, batch_size=2, shard_size=3, on_step=_kill_after(3))
     assert _shard_files(cache) == ["shard-00000.safetensors"]
     counted[0] = 0
     acts = capture_set(tiny_llama, cs, cache, batch_size=2, shard_size=3)
@@ -102,7 +102,7 @@ def test_killed_capture_resumes_at_the_first_missing_shard(tiny_llama, cs, refer
 def test_corrupted_shard_is_detected_and_recomputed(tiny_llama, cs, reference, tmp_path, counted):
     cache = Cache(tmp_path / "cache")
     with pytest.raises(Killed):
-        capture_set(tiny_llama, cs, cache, batch_size=3, shard_size=3, progress=_kill_after(6))
+        capture_set(tiny_llama, cs, cache, batch_size=3, shard_size=3, on_step=_kill_after(6))
     assert _shard_files(cache) == ["shard-00000.safetensors", "shard-00001.safetensors"]
     shard = next(cache.root.glob("capture/*/shards/shard-00001.safetensors"))
     data = bytearray(shard.read_bytes())

@@ -80,7 +80,7 @@ def test_tampered_conversion_is_converted_again(cache, tmp_path):
     _flip(folder / "model.safetensors", 1000)
     notes = []
     with pytest.raises(ModelError, match="transformers could not load this GGUF"):  # the fake cannot be converted
-        bundled.convert_gguf(gguf, progress=notes.append)
+        bundled.convert_gguf(gguf, note=notes.append)
     assert "do not match their checksum" in notes[0] and "converting fake.gguf again" in notes[0]
     assert not folder.exists()
 
@@ -166,7 +166,7 @@ def test_tampered_bundled_weights_are_converted_again(cache):
     weights = folder / "model.safetensors"
     _flip(weights, _unsampled(weights.stat().st_size))
     notes = []
-    lm2 = load_model("smollm2-135m", progress=notes.append)
+    lm2 = load_model("smollm2-135m", note=notes.append)
     assert any("do not match their checksum" in n for n in notes)
     assert torch.equal(lm2.arch.layers[3].mlp.down_proj.weight, ref) and lm2.identity == lm.identity
     assert cheap < 5.0  # a stat, a header and 64 sampled ranges: milliseconds (generous bound on a busy machine)

@@ -86,7 +86,7 @@ def load_model_for_rank(cfg: RunConfig, note=print):
     with parallel.local_main_first():
         return load_model(cfg.model, dtype=cfg.dtype, device_map=device_map, max_memory=cfg.max_memory,
                           offload_folder=cfg.offload_folder, trust_remote_code=cfg.trust_remote_code,
-                          progress=note)
+                          note=note)
 
 
 def resolve_sets(cfg: RunConfig, sets=None):
@@ -192,7 +192,7 @@ def capture(cfg: RunConfig, out: Path, progress, note=print, *, force: bool = Fa
         for cs in sets:
             with progress(f"capture {cs.domain}", len(cs)) as adv:
                 acts = capture_acts(lm, cs, cache, pooling=cfg.analyze.pooling,
-                                    batch_size=cfg.analyze.capture_batch_size, progress=adv)
+                                    batch_size=cfg.analyze.capture_batch_size, on_step=adv)
             if parallel.is_main():
                 export_capture(Path(out) / cs.domain, lm, cs, acts, cfg.analyze.pooling)
             shapes[cs.domain] = tuple(acts.shape)

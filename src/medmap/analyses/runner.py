@@ -89,10 +89,10 @@ def skip_reason(cs, technique: str) -> str | None:
     return None
 
 
-def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None):
+def capture_acts(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, on_step=None):
     """``capture_set`` (pooled activations [items, layers+1, hidden], cached), with its batches split over
     the ranks under torchrun (rank 0 writes the shards and the cache entry, as a single process does)."""
-    return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, progress=progress, ranks=parallel)
+    return capture_set(lm, cs, cache, pooling=pooling, batch_size=batch_size, on_step=on_step, ranks=parallel)
 
 
 def _selected(cs, plan):
@@ -123,7 +123,7 @@ def random_init_scores(lm, cs, options: AnalyzeOptions, cache: Cache, progress=n
     rlm = models[seed]
     with progress(f"capture {cs.domain} (random init)", len(cs)) as adv:
         acts = capture_acts(rlm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
-                            progress=adv)
+                            on_step=adv)
     with progress(f"geometry {cs.domain} (random init)", lm.n_layers) as adv:
         df, _ = geometry(acts.numpy(), cs, model=lm.name, options=o, on_layer=adv)
     df = pd.DataFrame(renamed(df.to_dict("records"), "random_init"), columns=SCORE_COLUMNS)
@@ -182,7 +182,7 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
         plan = build_plan(cs, go)
         with progress(f"capture {cs.domain}", len(cs)) as adv:  # every template: the per-template rows use them
             acts = capture_acts(lm, cs, cache, pooling=options.pooling, batch_size=options.capture_batch_size,
-                                progress=adv)
+                                on_step=adv)
         lex = lexical_representation(lm, [it.prompt for it in cs.items], [it.span for it in cs.items],
                                      go.lexical_kind) if go.lexical else None
         with progress(f"geometry {cs.domain} (UMAP per layer)", lm.n_layers) as adv:

@@ -57,7 +57,7 @@ class _OneProcess:
         return False
 
 
-def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, progress=None,
+def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int = 32, on_step=None,
                 shard_size: int = SHARD_SIZE, ranks=None) -> torch.Tensor:
     """Pooled activations [items, layers+1, hidden] of concept set ``cs`` (float32), computed shard by
     shard when not cached, resuming from the shards already written, and sealed into one cache entry.
@@ -86,8 +86,8 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
         path = shard_dir / f"shard-{j:05d}.safetensors"
         shards.append(path)
         if ranks.on_main(lambda: _shard_ok(path, ids[a:b], cache)):
-            if progress:
-                progress(b - a)
+            if on_step:
+                on_step(b - a)
             if distributed:  # the other ranks get the shard from the main rank (which reads the sealed file)
                 shard = ranks.on_main(lambda: load_file(str(path))["activations"])
                 if not ranks.is_main():
@@ -100,7 +100,7 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
                            spans=spans[s:e] if spans else None, ids=ids[s:e])
 
         batches = [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
-        acts = torch.cat(ranks.map_units(one, batches, size=lambda u: u[1] - u[0], on_step=progress))
+        acts = torch.cat(ranks.map_units(one, batches, size=lambda u: u[1] - u[0], on_step=on_step))
 
         def write(acts=acts, path=path, a=a, b=b):
             save_tensors(path, {"activations": acts})

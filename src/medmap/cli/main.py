@@ -125,7 +125,7 @@ def concepts(
         from medmap.analyses.checks import check_sets
         from medmap.models import load_model
 
-        lm = load_model(model, progress=note)
+        lm = load_model(model, note=note)
         report = check_sets(lm, sets)
         if as_json:
             print(json.dumps(report, indent=2))

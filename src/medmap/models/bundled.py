@@ -144,7 +144,7 @@ def _write_meta(folder: Path, meta: dict) -> None:
     write_json(folder / CONVERSION, meta)
 
 
-def convert_gguf(gguf: Path, progress=None) -> tuple[Path, str]:
+def convert_gguf(gguf: Path, note=None) -> tuple[Path, str]:
     """De-quantise ``gguf`` to float32 safetensors in the cache (once). Returns (folder, sha256)."""
     gguf = Path(gguf)
     if not gguf.is_file():
@@ -157,8 +157,8 @@ def convert_gguf(gguf: Path, progress=None) -> tuple[Path, str]:
         why = verify_converted(out)
         if why is None:
             return out, digest
-        if progress:
-            progress(f"the converted weights in {out} do not match their checksum ({why}); converting "
+        if note:
+            note(f"the converted weights in {out} do not match their checksum ({why}); converting "
                      f"{gguf.name} again")
         shutil.rmtree(out, ignore_errors=True)
         if out.exists():
@@ -168,8 +168,8 @@ def convert_gguf(gguf: Path, progress=None) -> tuple[Path, str]:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if progress:
-        progress(f"de-quantising {gguf.name} once (cached in {out})")
+    if note:
+        note(f"de-quantising {gguf.name} once (cached in {out})")
     try:
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

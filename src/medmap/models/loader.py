@@ -209,7 +209,7 @@ def identify(spec: str | None = None, revision: str | None = None) -> str:
 
 def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: Any = None,
                max_memory: dict | str | None = None, offload_folder: str | Path | None = None,
-               trust_remote_code: bool = False, revision: str | None = None, progress=None) -> LoadedModel:
+               trust_remote_code: bool = False, revision: str | None = None, note=None) -> LoadedModel:
     """Load a model by spec. ``trust_remote_code`` stays off unless asked.
 
     Models larger than one device: ``device_map`` ('auto', 'balanced', 'sequential', a device, or a
@@ -241,7 +241,7 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", device_map: A
     kind = info["kind"]
     if kind in ("bundled", "gguf"):
         gguf = BUNDLED[info["name"]].gguf_path() if kind == "bundled" else Path(info["path"])
-        folder, digest = convert_gguf(gguf, progress=progress)
+        folder, digest = convert_gguf(gguf, note=note)
         info.update(gguf=str(gguf), gguf_sha256=digest)
         where, identity = str(folder), digest
     elif kind == "folder":
