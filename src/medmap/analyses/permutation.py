@@ -2,7 +2,7 @@
 
 Each function takes the layer's data once and a matrix of relabelings (one row per permutation) and
 returns one value per row, equal to what the single-relabeling metric of
-:mod:`medmap.analyses.geometry_metrics` gives for that row (tests/test_geometry_controls.py checks
+:mod:`medmap.analyses.geometry_metrics` gives for that row (tests/analyses/test_geometry_controls.py checks
 each against its scikit-learn / scipy oracle). Hand-written where scikit-learn has no batched
 equivalent: ``silhouette_score`` scores one labeling per call (200 calls per metric and layer would
 cost more than the UMAP itself), while here all labelings share one distance matrix product.

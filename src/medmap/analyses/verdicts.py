@@ -1,5 +1,5 @@
 """Verdict rules of the findings: small pure functions over numbers, with every threshold a named
-constant of this module. Fixed in advance, never tuned per model; ``tests/test_findings.py`` runs each
+constant of this module. Fixed in advance, never tuned per model; ``tests/analyses/test_findings.py`` runs each
 rule over a table of inputs, boundaries included.
 
 Each finding has a verdict before controls (``verdict_raw``: the rule on the measured curve alone) and

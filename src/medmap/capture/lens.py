@@ -5,7 +5,7 @@ prediction is the answer's first token), is decoded as if it were the last layer
 final norm and its unembedding (with the final logit soft-capping of the models that have one, see
 ``scoring.unembed``). Per layer we keep the log-probability of the answer's first token and its rank
 (1 = the most probable token; ties count in the answer's favour). At the last decoder layer this is the
-model's own next-token distribution, which ``tests/test_lens.py`` checks on every tiny architecture.
+model's own next-token distribution, which ``tests/capture/test_lens.py`` checks on every tiny architecture.
 
 Cost: one forward pass per batch that stops after the last decoder layer; only one row per item and
 layer is ever decoded (the answer position), never the whole sequence. Tokenisation is that of

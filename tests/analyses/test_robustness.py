@@ -197,7 +197,7 @@ def test_torchrun_two_ranks_give_the_same_robustness(run_a, tiny_folder, config_
     import sys
     from pathlib import Path
 
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
     two = tmp_path / "two"
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                         "-m", "medmap", "run", "--model", str(tiny_folder), "--config", str(config_file),

@@ -26,7 +26,7 @@ from medmap.report.curves import curves_figure  # noqa: E402
 from medmap.report.compare import compare_figure, interval_differences  # noqa: E402
 from medmap.report.data import ReportError, load_run  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "medmap" / "report"
+SRC = Path(__file__).resolve().parents[2] / "src" / "medmap" / "report"
 
 
 @pytest.fixture(scope="module")

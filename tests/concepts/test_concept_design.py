@@ -15,7 +15,7 @@ import pytest
 from medmap.concepts import default_domains, available_builtin, is_neutral, load_builtin
 from medmap.concepts.schema import ConceptItem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "concepts"
 DATA = ROOT / "src" / "medmap" / "concepts" / "data"
 MINE = ("age", "symptoms", "diseases", "progression", "reference")  # builders that take --out-dir

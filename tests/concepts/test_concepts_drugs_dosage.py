@@ -12,7 +12,7 @@ import pytest
 from medmap.concepts import load_builtin
 from medmap.concepts.sets import builtin_path
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools" / "concepts"
+TOOLS = Path(__file__).resolve().parents[2] / "tools" / "concepts"
 UNIT_WORDS = {"mg", "g", "mcg", "microgram", "micrograms", "milligram", "milligrams", "gram", "grams",
               "unit", "units", "ml", "milliliter", "milliliters", "millilitre", "millilitres", "kg",
               "kilogram", "kilograms", "iu"}

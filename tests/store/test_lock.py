@@ -34,7 +34,7 @@ def test_second_lock_fails_at_once_naming_the_holder(tmp_path):
 def test_lock_of_a_killed_process_is_free(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(os.path.dirname(os.path.dirname(__file__)) + '/src')!r})
+        sys.path.insert(0, {str(os.path.dirname(os.path.dirname(os.path.dirname(__file__))) + '/src')!r})
         from medmap.store.runfolder import RunLock
         held = RunLock({str(tmp_path / "run")!r}).acquire()
         print("locked", flush=True)

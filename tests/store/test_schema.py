@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from medmap.cli.main import main  # noqa: E402
 from medmap.report.data import ReportError, load_run  # noqa: E402
