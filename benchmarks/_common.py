@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts (timing medians, the model and prompts)."""
 
+import os
 import statistics
 import time
 
@@ -20,7 +21,8 @@ def setup(n_items: int):
     from medmap.concepts import load_builtin
     from medmap.models import load_model
 
-    torch.set_num_threads(2)
+    # BENCH_THREADS=1 on a machine whose cores are shared (two-thread OpenMP barriers stall there)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     lm = load_model("smollm2-135m")
     cs = load_builtin("age")
     return lm, cs.items[:n_items]
