@@ -102,7 +102,8 @@ def check_same_map(km_dev, km_cpu, atol: float = 2e-3, rtol: float = 1e-2) -> di
     m = a.merge(b, on=key, suffixes=("_dev", "_cpu"))
     assert len(m) == len(a) == len(b), "the two maps have different score rows"
     m["diff"] = (m["value_dev"] - m["value_cpu"]).abs()
-    m["bad"] = m["diff"] > atol + rtol * m["value_cpu"].abs()
+    # '@random_init' controls re-initialise the weights from the device's own random stream: not compared
+    m["bad"] = (m["diff"] > atol + rtol * m["value_cpu"].abs()) & ~m["metric"].str.contains("@random_init")
     out = {}
     for tech, g in m.groupby("technique"):
         out[tech] = float(g["diff"].max())

@@ -100,30 +100,65 @@ def slopes(rows: list[dict]) -> dict:
     return out
 
 
-def extrapolate(rows: list[dict], k: dict, items: int = 48, tokens: float = 20.0) -> list[str]:
+def stage_flops(stage: str, layers: int, hidden: int, inter: int, vocab: int, heads: int, kv: int,
+                items: int, tokens: float, answer: int = 2) -> float:
+    """FLOPs of one stage over ``items`` items (or pairs) of ``tokens`` prompt tokens and answers of
+    ``answer`` tokens, counted from what medmap's code runs (weights' multiply-adds x 2):
+    capture = one pass over the decoder layers; saliency = forward + backward (3 passes) of the layers
+    over prompt + answer - 1 tokens, unembedding only the answer positions; lesion = the intact pass +
+    one pass from each lesioned layer on (L / 2 passes on average), unembedding the answer positions
+    each time; patching = the two prompts once, then for each patched layer l the last prompt token and
+    one continuation token per answer token after the first through layers l + 1 .. L, unembedding
+    the continuation positions in full (the first answer token needs two logits only)."""
+    shape = dict(layers=layers, hidden=hidden, inter=inter, vocab=vocab, heads=heads, kv=kv)
+    lay = forward_flops(**shape, tokens=1) - 2 * hidden * vocab  # one token through every layer
+    unemb = 2 * hidden * vocab
+    seq = tokens + answer - 1
+    if stage == "forward":
+        return items * tokens * (lay + unemb)
+    if stage == "capture":
+        return items * tokens * lay
+    if stage == "saliency":
+        return items * (3 * seq * lay + 2 * answer * unemb)
+    if stage == "lesion":
+        return items * (seq * lay * (1 + layers / 2) + (layers + 1) * answer * unemb)
+    if stage == "patching":
+        steps = (1 + 2 * (answer - 1)) * (layers - 1) / (2 * layers) * lay  # per patched layer: half the depth
+        return items * (2 * tokens * lay + layers * (steps + 2 * (answer - 1) * unemb))
+    raise ValueError(stage)
+
+
+def achieved(row: dict, stage: str) -> float:
+    """GFLOP/s the CPU reached on a stage at a measured point (by ``stage_flops``): roughly constant
+    across points when the FLOP model describes the code."""
+    d = row["hidden"]
+    f = stage_flops(stage, row["layers"], d, int(d * 2.75), 49152, max(2, d // 64), max(1, max(2, d // 64) // 4),
+                    row["items"], row["tokens"])
+    return f / row[stage] / 1e9
+
+
+def extrapolate(rows: list[dict], items: int = 48, tokens: float = 20.0) -> list[str]:
     """Per target shape and stage, an *estimate* of one domain's GPU time (``items`` items or pairs of
-    ``tokens`` tokens): the stage's cost in plain forwards (measured at the base point, carried to the
-    target's depth with the fitted layer exponent of that ratio) times the target's forward, taken as
-    max(FLOPs / sustained GPU rate, weight bytes / sustained bandwidth x model calls)."""
-    base = next(r for r in rows if r["factor"] == "base")
+    ``tokens`` tokens, answers of two tokens): max(``stage_flops`` / the sustained GPU rate, model calls
+    x weight bytes / the sustained bandwidth (small batches are bound by reading the weights)). The
+    CPU rows check the FLOP model (``achieved``), not the GPU rate, which is assumed (``GPU``)."""
+    calls = {"capture": math.ceil(items / 32), "saliency": 3 * math.ceil(items / 8)}
     lines = []
-    calls = {"forward": 1, "capture": math.ceil(items / 32), "saliency": 3 * math.ceil(items / 8),
-             "lesion": None, "patching": None}
     for name, t in TARGETS.items():
         wb = weight_bytes(**t)
         fits = wb / 2**30 < 0.8 * GPU["memory_gb"]
-        f = forward_flops(**t, tokens=items * tokens)
-        t_fwd = max(f / GPU["flops"], wb / GPU["bandwidth"])
         parts = []
-        for s in STAGES[1:]:
-            ratio = base[s] / base["forward"] * (t["layers"] / base["layers"]) ** (k["layers"][s] - k["layers"]["forward"])
-            n_calls = calls[s] if calls[s] is not None else (
-                (t["layers"] + 1) * math.ceil(items / 16) if s == "lesion" else (t["layers"] // 2 + 3) * math.ceil(items / 16))
-            est = max(ratio * f / GPU["flops"], n_calls * wb / GPU["bandwidth"] * (0.5 if s == "patching" else 1))
-            parts.append(f"{s} ~{est:.1f} s")
-        note = "" if fits else (f" — bf16 weights {wb / 2**30:.0f} GiB do not fit one {GPU['memory_gb']} GB GPU "
+        for s in STAGES:
+            n_calls = calls.get(s, 1)
+            if s == "lesion":
+                n_calls = (t["layers"] / 2 + 1) * math.ceil(items / 16)
+            elif s == "patching":  # prefix, unpatched steps, two steps per patched layer (half depth)
+                n_calls = (3 + t["layers"]) * math.ceil(items / 16)
+            est = max(stage_flops(s, **t, items=items, tokens=tokens) / GPU["flops"], n_calls * wb / GPU["bandwidth"])
+            parts.append(f"{s} ~{est:.2f} s")
+        note = "" if fits else (f"; bf16 weights {wb / 2**30:.0f} GiB do not fit one {GPU['memory_gb']} GB GPU "
                                 "with activations: needs 2 GPUs, offload (device_map) or 8-bit weights")
-        lines.append(f"- {name} (bf16 weights {wb / 2**30:.0f} GiB): forward ~{t_fwd:.2f} s; " + ", ".join(parts) + note)
+        lines.append(f"- {name} (bf16 weights {wb / 2**30:.0f} GiB): " + ", ".join(parts) + note)
     return lines
 
 
@@ -172,7 +207,10 @@ def main() -> None:
                      + " | ".join(f"{r[s]:.3f}" for s in STAGES) + " |")
     exps = ["| stage | " + " | ".join(SWEEP) + " |", "|---|" + "---|" * len(SWEEP)]
     exps += [f"| {s} | " + " | ".join(f"{k[f][s]:.2f}" for f in SWEEP) + " |" for s in STAGES]
-    est = extrapolate(rows, k)
+    est = extrapolate(rows)
+    rates = ["| factor | layers | hidden | items | tokens | " + " | ".join(STAGES) + " |", "|" + "---|" * (5 + len(STAGES))]
+    rates += [f"| {r['factor']} | {r['layers']} | {r['hidden']} | {r['items']} | {r['tokens']:.0f} | "
+              + " | ".join(f"{achieved(r, s):.1f}" for s in STAGES) + " |" for r in rows]
     png = HERE / "scaling.png"
     figure(rows, png)
     cpu = platform.processor() or platform.machine()
@@ -183,9 +221,11 @@ def main() -> None:
         "Random-weight Llama shapes (vocabulary 49152), float32, seconds per stage call (best of two); "
         "`forward` is one plain forward over the same items. Timings on a shared machine are noisy.",
         "", *table, "", "Log-log slopes (time ~ factor^slope):", "", *exps, "",
+        "CPU GFLOP/s by the FLOP model of `stage_flops` (roughly constant where it describes the code; "
+        "tiny shapes run below the machine's rate):", "", *rates, "",
         f"Extrapolation, one domain of 48 items / pairs of ~20 tokens on one {GPU['name']} "
         f"(an estimate: assumed {GPU['flops'] / 1e12:.0f} TFLOP/s and {GPU['bandwidth'] / 1e12:.1f} TB/s "
-        "sustained, the CPU-measured stage/forward ratios; not a measurement):", "", *est,
+        "sustained, FLOPs from `stage_flops`; not a measurement):", "", *est,
         "", f"Figure: `benchmarks/{png.name}`.", ""])
     print(text)
     with open(HERE / "RESULTS.md", "a") as f:
