@@ -25,3 +25,19 @@ def test_lesion_changes_the_answer_scores(tiny_llama):
     out = lesion_batch(tiny_llama, PROMPTS, ANSWERS)
     assert (out["kl"] > 1e-6).all()
     assert not torch.allclose(out["logprob"], out["base_logprob"][:, None].expand_as(out["logprob"]))
+
+
+def test_forced_scores_equal_full_teacher_forcing(tiny):
+    """Oracle for ``score_final``: leaving the answers' last token out and projecting only the positions
+    that predict an answer token gives the scores of the full teacher-forced pass."""
+    from medmap.capture.scoring import encode_answers, encode_forced, final_hidden, score, score_final, tail_logits
+
+    prompts, answers = PROMPTS + ["x"], ANSWERS + [" y"]  # answers of 1 to 9 tokens, a one-token prompt
+    with torch.no_grad():
+        ab = encode_answers(tiny.tokenizer, prompts, answers)
+        ref = score(tail_logits(tiny, ab), ab.answers)
+        fb = encode_forced(tiny.tokenizer, prompts, answers)
+        got = score_final(tiny, final_hidden(tiny, fb), fb.answers)
+    torch.testing.assert_close(got["logprob"], ref["logprob"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got["next_logprobs"], ref["next_logprobs"], atol=1e-4, rtol=1e-4)
+    assert torch.equal(got["correct"], ref["correct"])

@@ -12,7 +12,7 @@ import torch
 
 from medmap.capture.hooks import identity_layer, layers_return_tuple, replay, retain_inputs
 from medmap.capture.oom import batches
-from medmap.capture.scoring import encode_answers, kl, score, tail_logits
+from medmap.capture.scoring import encode_answers, encode_forced, final_hidden, kl, score, score_final, tail_logits
 
 
 def _layers_or_all(lm, layers):
@@ -24,19 +24,21 @@ def lesion_batch(lm, prompts: list[str], answers: list[str], layers=None) -> dic
     """Scores of every (item, lesioned layer): ``logprob`` [B, n], ``correct`` [B, n], ``kl`` [B, n]
     (KL of the intact next-token distribution from the lesioned one), plus the intact ``base_*``."""
     layers = _layers_or_all(lm, layers)
-    ab = encode_answers(lm.tokenizer, prompts, answers)
+    # the answers' last tokens are not run, and only the positions that predict an answer token are
+    # projected onto the vocabulary (the next-token distribution for the KL is the first of them)
+    ab = encode_forced(lm.tokenizer, prompts, answers)
     inputs: dict[int, torch.Tensor] = {}
 
     def keep(i, h):
         inputs[i] = h
 
     with retain_inputs(list(lm.arch.layers), keep):
-        base = score(tail_logits(lm, ab), ab.answers)
+        base = score_final(lm, final_hidden(lm, ab), ab.answers)
     out = {k: torch.empty(len(prompts), len(layers), dtype=torch.bool if k == "correct" else torch.float32)
            for k in ("logprob", "correct", "kl")}
     for j, l in enumerate(layers):
         with replay(lm.arch.layers, l + 1, inputs[l], as_tuple=layers_return_tuple(lm)):
-            s = score(tail_logits(lm, ab), ab.answers)
+            s = score_final(lm, final_hidden(lm, ab), ab.answers)
         out["logprob"][:, j] = s["logprob"]
         out["correct"][:, j] = s["correct"]
         out["kl"][:, j] = kl(base["next_logprobs"], s["next_logprobs"])

@@ -18,15 +18,14 @@ kept; each patched run starts at layer l + 1 (layers 0..l replayed) from the pat
 
 from __future__ import annotations
 
-import copy
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 
-from medmap.capture.batching import encode, positions_from_mask, tokenize
+from medmap.capture.batching import encode, tokenize
 from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
 from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits, unembed
+from medmap.capture.steps import Prefix, advance_replayed, buckets, select, step
 from medmap.errors import CaptureError
 
 
@@ -38,136 +37,61 @@ class Pair:
     corrupted_answer: str
 
 
-def _ld(lm, h: torch.Tensor, groups: list[tuple[int, int, list[int], list[int]]]) -> torch.Tensor:
-    """Logit-difference LD = score(A) - score(B) per group (row of answer A, row of answer B, A, B), from
-    step hidden states [R, S, d]. Both rows share their first step position's context, so there the
-    softmax normaliser cancels and the difference of the two logits is exact; later answer tokens
-    (answers of several tokens) add their log-probabilities, which need the full vocabulary."""
-    ra = torch.tensor([g[0] for g in groups])
-    rb = torch.tensor([g[1] for g in groups])
-    a0 = torch.tensor([g[2][0] for g in groups], device=h.device)
-    b0 = torch.tensor([g[3][0] for g in groups], device=h.device)
-    ld = unembed(lm, h[ra, 0], a0) - unembed(lm, h[rb, 0], b0)
-    later = [(k, sign, r, s, t) for k, (r_a, r_b, A, B) in enumerate(groups)
-             for sign, r, ans in ((1.0, r_a, A), (-1.0, r_b, B)) for s, t in enumerate(ans) if s > 0]
-    if later:
-        rows = torch.tensor([x[2] for x in later])
-        pos = torch.tensor([x[3] for x in later])
-        tok = torch.tensor([x[4] for x in later], device=h.device)
-        logp = torch.log_softmax(unembed(lm, h[rows, pos]), -1)
-        lp = logp[torch.arange(len(later), device=h.device), tok].cpu()
-        for (k, sign, *_), v in zip(later, lp.tolist()):
-            ld[k] += sign * v
-    return ld.cpu()
+STEP_OVERHEAD = 24
+"""The fixed cost of one model call, in (row x token) units of a step: what ``buckets`` weighs padding
+against when it groups answer continuations of different lengths."""
 
 
-def _prefix_cache(lm, prompts_ids: list[list[int]]):
-    """Run every prompt but its last token (left-padded) with a KV cache."""
+def _logprobs(lm, h: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Per row, the summed log-probability of ``targets`` [R, S] at the real positions (``mask``) of the
+    final hidden states ``h`` [R, S, d]. The normaliser needs every vocabulary entry: the real positions
+    are taken out as contiguous rows and projected ``chunk`` at a time (bounded memory)."""
+    sel = mask.bool()
+    rows = sel.nonzero()[:, 0].to(h.device)
+    hs, tg = h[sel.to(h.device)], targets[sel].to(h.device)
+    lp = torch.empty(len(tg), device=h.device)
+    for s in range(0, len(tg), chunk):
+        z = unembed(lm, hs[s:s + chunk])
+        lp[s:s + chunk] = z.gather(1, tg[s:s + chunk, None])[:, 0] - torch.logsumexp(z, -1)
+    return torch.zeros(h.shape[0], device=h.device).index_add_(0, rows, lp).cpu()
+
+
+def _first(lm, prefix: Prefix, rows: torch.Tensor, start: int, **kw):
+    """The last prompt token of prefix rows ``rows``, one step from the prefix cache. Returns its final
+    hidden state [R, d], the step's cache (one token longer) and the positions of that token [R]."""
+    cache = select(prefix.cache, rows, start)
+    pos = prefix.mask[rows].sum(1)
+    ones = torch.ones(len(rows), 1, dtype=torch.long)
+    h = step(lm, cache, prefix.mask[rows], prefix.last[rows][:, None], ones, pos[:, None], start=start, **kw)
+    advance_replayed(cache, start, 1)
+    return h[:, 0], cache, pos
+
+
+def _continue(lm, cache, past: torch.Tensor, pos: torch.Tensor, conts: list, groups: list[list[int]],
+              start: int = 0, value=None, keep=None) -> torch.Tensor:
+    """Answer continuations after ``_first``: ``conts[k]`` = (row of ``cache``, input tokens, target
+    tokens) (the answer but its last token, the answer but its first). Each group of ``groups`` runs as
+    one right-padded step from ``cache`` (``past`` [R, W] its real prefix entries, ``pos`` [R] the
+    first step's positions). ``value(group, width)`` gives the replayed input when ``start`` > 0;
+    ``keep(i, h, group)`` reads layer outputs. Returns the summed target log-probability per continuation."""
+    out = torch.zeros(len(conts))
     pad = lm.tokenizer.pad_token_id
-    width = max(len(p) for p in prompts_ids) - 1
-    ids = torch.full((len(prompts_ids), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, p in enumerate(prompts_ids):
-        if len(p) < 2:
-            raise CaptureError("a patching prompt must have at least two tokens")
-        ids[i, width - len(p) + 1:] = torch.tensor(p[:-1])
-        mask[i, width - len(p) + 1:] = 1
-    out = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                   position_ids=positions_from_mask(mask).to(lm.device), use_cache=True, logits_to_keep=1)
-    return kv_cache_of(out), mask
-
-
-def kv_cache_of(out):
-    """The key/value cache a forward pass returned (``cache`` in transformers >= 5.2x, ``past_key_values``
-    before)."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
-
-
-def kv_cache_kwarg(model) -> str:
-    """The name a model's forward takes the key/value cache under: ``cache`` where transformers has
-    renamed it (``past_key_values`` is deprecated there and removed in 5.40), else ``past_key_values``."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _cache_rows(cache, idx: torch.Tensor, start: int):
-    """A new cache holding rows ``idx`` of ``cache`` (which is left untouched, so one prefix serves many
-    steps). Layers below ``start`` will be replayed, never run: they get a broadcast view of one row
-    (no copy) that only supplies the shapes the attention-mask code reads. ``None`` when the cache is
-    not a per-layer key/value cache this knows (older transformers, quantised caches)."""
-    if not _selectable(cache):
-        return None
-    layers = cache.layers
-    new = copy.copy(cache)
-    new.layers = []
-    for i, lay in enumerate(layers):
-        c = copy.copy(lay)
-        if getattr(lay, "is_initialized", False) and lay.keys is not None and lay.keys.numel():
-            if i >= start:
-                c.keys = lay.keys.index_select(0, idx.to(lay.keys.device))
-                c.values = lay.values.index_select(0, idx.to(lay.values.device))
-            else:
-                c.keys = lay.keys[:1].expand(len(idx), *lay.keys.shape[1:])
-                c.values = lay.values[:1].expand(len(idx), *lay.values.shape[1:])
-        new.layers.append(c)
-    return new
-
-
-_PLAIN_CACHE_LAYERS = {"DynamicLayer", "DynamicSlidingWindowLayer"}
-
-
-def _selectable(cache) -> bool:
-    """Whether ``_cache_rows`` can copy rows out of ``cache`` (a per-layer key/value cache it knows)."""
-    layers = getattr(cache, "layers", None)
-    return layers is not None and all(type(lay).__name__ in _PLAIN_CACHE_LAYERS for lay in layers)
-
-
-class _Step:
-    """One prompt set's prefix (all prompt tokens but the last, run once with a KV cache) and the small
-    steps run from it: [last prompt token, answer tokens[:-1]] per row, where ``rows_pair[r]`` picks
-    the prompt and ``rows_answer[r]`` the answer token ids. Every step returns the final hidden states
-    [R, S, d] (after the final norm; no vocabulary projection)."""
-
-    def __init__(self, lm, prompts_ids: list[list[int]], width: int):
-        self.lm, self.prompts_ids, self.width = lm, prompts_ids, width
-        self.prefix, self.prefix_mask = _prefix_cache(lm, prompts_ids)
-        self.reusable = _selectable(self.prefix)
-
-    def run(self, rows_pair, rows_answer, *, start: int = 0, value=None, setter=None, keep=None):
-        """``start`` > 0: layers below it are replayed, returning ``value`` [R, S, d] (the input of layer
-        ``start``); only layers ``start ..`` run."""
-        lm = self.lm
-        R, S = len(rows_pair), self.width
-        idx = torch.tensor(rows_pair)
-        cache = _cache_rows(self.prefix, idx, start) if self.reusable else None
-        if cache is None:  # rebuild the prefix and select rows in place (needs the full depth)
-            if start:
-                raise CaptureError("starting a patched step at a layer needs a per-layer key/value cache")
-            cache, _ = _prefix_cache(lm, self.prompts_ids)
-            cache.reorder_cache(idx.to(lm.device))
-        pad = lm.tokenizer.pad_token_id
-        ids = torch.full((R, S), pad, dtype=torch.long)
-        smask = torch.zeros((R, S), dtype=torch.long)
-        for r, (p, a) in enumerate(zip(rows_pair, rows_answer)):
-            toks = [self.prompts_ids[p][-1]] + a[:-1]
-            ids[r, : len(toks)] = torch.tensor(toks)
-            smask[r, : len(toks)] = 1
-        mask = torch.cat([self.prefix_mask[idx], smask], 1)
-        pos = self.prefix_mask[idx].sum(1, keepdim=True) + torch.arange(S)[None]
-        layers = lm.arch.layers
-        with ExitStack() as st:
-            if start:
-                st.enter_context(replay(layers, start, value, as_tuple=layers_return_tuple(lm)))
-            if setter is not None:
-                st.enter_context(edit(list(layers)[start:], lambda i, h: setter(i + start, h)))
-            if keep is not None:
-                st.enter_context(retain(list(layers)[start:], lambda i, h: keep(i + start, h)))
-            base = lm.model.base_model
-            out = base(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                       position_ids=pos.to(lm.device), use_cache=True, **{kv_cache_kwarg(base): cache})
-        return out.last_hidden_state
+    for grp in groups:
+        w = max(len(conts[k][1]) for k in grp)
+        ids = torch.full((len(grp), w), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        tgt = torch.zeros_like(ids)
+        for r, k in enumerate(grp):
+            n = len(conts[k][1])
+            ids[r, :n], mask[r, :n], tgt[r, :n] = torch.tensor(conts[k][1]), 1, torch.tensor(conts[k][2])
+        arow = torch.tensor([conts[k][0] for k in grp])
+        past_mask = torch.cat([past[arow], torch.ones(len(grp), 1, dtype=torch.long)], 1)
+        positions = pos[arow][:, None] + 1 + torch.arange(w)[None]
+        h = step(lm, select(cache, arow, start), past_mask, ids, mask, positions, start=start,
+                 value=value(grp, w) if start else None,
+                 keep=(lambda i, x, grp=grp: keep(i, x, grp)) if keep else None)
+        out[grp] = _logprobs(lm, h, mask, tgt)
+    return out
 
 
 @torch.no_grad()
@@ -175,77 +99,100 @@ def patch_last(lm, pairs: list[Pair], layers=None, group: int = 2) -> dict[str, 
     """Fast path: patch the last prompt token at each layer. Returns ``ld_clean`` [P],
     ``ld_corrupted`` [P], ``ld_patched`` [P, n_layers_patched].
 
-    A run patched at layer l equals the corrupted run below l, so patched rows start there: the
-    corrupted step keeps every layer's output, and the rows patched at layers ``a .. a+group-1`` start
-    at layer ``a`` from it (layers below are replayed). ``group`` trades the number of model calls
-    against layers recomputed; 1 runs the fewest layers."""
+    Every distinct prompt's prefix runs once with a key/value cache. Each run then goes in two steps
+    from it: the last prompt token alone (its final hidden state gives the first answer tokens'
+    logit difference: both answers share that context, so the softmax normaliser cancels), then the
+    continuations of the answers of several tokens from that step's cache, grouped by length
+    (``buckets``) so that short answers are not padded to the longest. A run patched at layer l
+    equals the corrupted run up to layer l's output, where only the last prompt token changes: the
+    rows patched at layers ``a .. a+group-1`` start at layer a + 1 from the corrupted run's kept
+    outputs (layers up to a are replayed), the row of layer a with its patched value. ``group``
+    trades the number of model calls against layers recomputed; 1 runs the fewest layers. Needs a
+    per-layer key/value cache (transformers' dynamic caches); otherwise the general path runs."""
     layers = list(range(lm.n_layers)) if layers is None else list(layers)
     tok = lm.tokenizer
     clean_ids = [tokenize(tok, p.clean) for p in pairs]
     corr_ids = [tokenize(tok, p.corrupted) for p in pairs]
-    A = answer_tokens(tok, [p.clean_answer for p in pairs])
-    B = answer_tokens(tok, [p.corrupted_answer for p in pairs])
-    P, L = len(pairs), lm.n_layers
-    single = [len(A[p]) == 1 and len(B[p]) == 1 for p in range(P)]
-    width = max(len(a) for a in A + B)
+    distinct: dict[tuple, int] = {}
+    pc = [distinct.setdefault(tuple(x), len(distinct)) for x in clean_ids]
+    pk = [distinct.setdefault(tuple(x), len(distinct)) for x in corr_ids]
+    prefix = Prefix(lm, [list(x) for x in distinct])
+    if not prefix.selectable:
+        return patch_positions(lm, pairs, layers, "last")
+    answers = list(zip(answer_tokens(tok, [p.clean_answer for p in pairs]),
+                       answer_tokens(tok, [p.corrupted_answer for p in pairs])))
+    P = len(pairs)
+    A0 = torch.tensor([a[0][0] for a in answers], device=lm.device)
+    B0 = torch.tensor([a[1][0] for a in answers], device=lm.device)
+    # answers of several tokens: (pair, 0 = clean answer / 1 = corrupted answer), continued in a second step
+    multi = [(p, x) for p in range(P) for x in (0, 1) if len(answers[p][x]) > 1]
+    widths = [len(answers[p][x]) - 1 for p, x in multi]
+    wmax = max(widths, default=0)
+    sign = torch.tensor([1.0 if x == 0 else -1.0 for _, x in multi])
 
-    def layout(variants):
-        """Rows for every (pair, variant): one row when both answers are single tokens (the step input is
-        just the last prompt token for both), else one row per answer. Returns rows, the row of the
-        unpatched step each corresponds to, the variant of each row, and the LD groups."""
-        rows_pair, rows_ans, rows_base, rows_var, groups = [], [], [], [], []
-        base = 0
-        for p in range(P):
-            answers = (A[p],) if single[p] else (A[p], B[p])
-            for v in variants:
-                first = len(rows_pair)
-                for k, a in enumerate(answers):
-                    rows_pair.append(p)
-                    rows_ans.append(a)
-                    rows_base.append(base + k)
-                    rows_var.append(v)
-                groups.append((first, first if single[p] else first + 1, A[p], B[p]))
-            base += len(answers)
-        return rows_pair, rows_ans, rows_base, rows_var, groups
+    def conts(row_of, n_rep):
+        """Continuation m * n_rep + k: answer ``multi[m]`` after phase-A row ``row_of(p, k)``."""
+        return [(row_of(p, k), answers[p][x][:-1], answers[p][x][1:]) for p, x in multi for k in range(n_rep)]
 
-    # clean: keep every layer's output at the last prompt token (step position 0)
-    rows_pair, rows_ans, _, _, groups = layout([None])
-    first_rows = torch.tensor([g[0] for g in groups])
-    clean_h = torch.empty(P, L, lm.hidden_size, device=lm.device)
+    # unpatched runs (rows: the clean prompts, then the corrupted ones), keeping every layer's output
+    kept0: dict[int, torch.Tensor] = {}
+    rows = torch.tensor(pc + pk)
+    h0, cache, pos = _first(lm, prefix, rows, 0, keep=lambda i, h: kept0.__setitem__(i, h[:, 0]))
+    ld = (unembed(lm, h0, A0.repeat(2)) - unembed(lm, h0, B0.repeat(2))).cpu()
+    clean_h = {i: h[:P] for i, h in kept0.items()}
+    base0 = {i: h[P:] for i, h in kept0.items()}
+    baseB: dict[int, torch.Tensor] = {}  # layer -> corrupted run's continuation outputs [P, 2, wmax, d]
 
-    def keep_clean(i, h):
-        clean_h[:, i] = h[first_rows, 0]
+    def keep_base(i, h, grp):
+        sel = [r for r, c in enumerate(grp) if c % 2 == 1]  # k = 1: on the corrupted prompt
+        if i not in baseB:
+            baseB[i] = h.new_zeros(P, 2, wmax, h.shape[-1])
+        m = [multi[grp[r] // 2] for r in sel]
+        baseB[i][[p for p, _ in m], [x for _, x in m], :h.shape[1]] = h[sel]
 
-    ld_clean = _ld(lm, _Step(lm, clean_ids, width).run(rows_pair, rows_ans, keep=keep_clean), groups)
-    # corrupted, unpatched: keep every layer's output at every step position
-    step = _Step(lm, corr_ids, width)
-    base_out: dict[int, torch.Tensor] = {}
-    ld_corr = _ld(lm, step.run(rows_pair, rows_ans, keep=base_out.__setitem__), groups)
-    if not step.reusable:
-        group = len(layers)
-    ld = torch.empty(P, len(layers))
+    if multi:
+        lp = _continue(lm, cache, prefix.mask[rows], pos, conts(lambda p, k: p + k * P, 2),
+                       buckets([w for w in widths for _ in range(2)], STEP_OVERHEAD), keep=keep_base)
+        ld.index_add_(0, torch.tensor([p + k * P for p, _ in multi for k in range(2)]),
+                      lp * sign.repeat_interleave(2))
+    ld_clean, ld_corr = ld[:P], ld[P:]
+    out = torch.empty(P, len(layers))
     order = sorted(range(len(layers)), key=lambda j: layers[j])
     for c in range(0, len(order), max(1, group)):
-        chunk = [layers[j] for j in order[c:c + group]]
-        start = min(chunk) if step.reusable else 0
-        rows_pair, rows_ans, rows_base, rows_var, groups = layout(chunk)
-        row_layer = torch.tensor(rows_var, device=lm.device)
-        row_pair = torch.tensor(rows_pair, device=lm.device)
+        cols = order[c:c + max(1, group)]
+        chunk = [layers[j] for j in cols]
+        a, n_rep = chunk[0], len(chunk)
+        start = a + 1
+        # phase-A rows: (pair p, k-th layer of the chunk) at p * n_rep + k
+        row_pair = torch.arange(P).repeat_interleave(n_rep).to(lm.device)
+        row_layer = torch.tensor(chunk * P, device=lm.device)
+        value = base0[a][row_pair].clone()
+        at_a = row_layer == a
+        value[at_a] = clean_h[a][row_pair[at_a]].to(value.dtype)
 
         def setter(i, h):
             sel = (row_layer == i).nonzero().squeeze(-1)
             if sel.numel() == 0:
                 return None
             h = h.clone()
-            h[sel, 0] = clean_h[row_pair[sel], i].to(h.dtype)
+            h[sel, 0] = clean_h[i][row_pair[sel]].to(h.dtype)
             return h
 
-        value = base_out[start - 1][torch.tensor(rows_base, device=lm.device)] if start else None
-        out = _ld(lm, step.run(rows_pair, rows_ans, start=start, value=value, setter=setter), groups)
-        out = out.view(P, len(chunk))
-        for k, l in enumerate(chunk):
-            ld[:, layers.index(l)] = out[:, k]
-    return {"ld_clean": ld_clean, "ld_corrupted": ld_corr, "ld_patched": ld}
+        rows = torch.tensor(pk).repeat_interleave(n_rep)
+        h0, cache, pos = _first(lm, prefix, rows, start, value=value[:, None], setter=setter)
+        ld = (unembed(lm, h0, A0[row_pair]) - unembed(lm, h0, B0[row_pair])).cpu()
+        if multi:
+            def value_b(grp, w):
+                m = [multi[g // n_rep] for g in grp]
+                return baseB[a][[p for p, _ in m], [x for _, x in m], :w]
+
+            lp = _continue(lm, cache, prefix.mask[rows], pos, conts(lambda p, k: p * n_rep + k, n_rep),
+                           buckets([w for w in widths for _ in range(n_rep)], STEP_OVERHEAD / n_rep),
+                           start=start, value=value_b)
+            ld.index_add_(0, torch.tensor([p * n_rep + k for p, _ in multi for k in range(n_rep)]),
+                          lp * sign.repeat_interleave(n_rep))
+        out[:, cols] = ld.view(P, n_rep)
+    return {"ld_clean": ld_clean, "ld_corrupted": ld_corr, "ld_patched": out}
 
 
 def _aligned(lm, pairs: list[Pair]):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import torch
 
 from medmap.capture.gradients import grad_reducers
-from medmap.capture.scoring import encode_answers, unembed
+from medmap.capture.scoring import encode_forced, forced_positions, unembed
 from medmap.errors import ConfigError, NumericalError
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
@@ -88,23 +88,23 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
             grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model):
         for s in range(0, n, step):
-            ab = encode_answers(lm.tokenizer, prompts[s:s + step], answers[s:s + step])
+            # the answers' last tokens are not run (no loss term reads their output), and only the
+            # positions that predict an answer token are projected onto the vocabulary
+            ab = encode_forced(lm.tokenizer, prompts[s:s + step], answers[s:s + step])
             b = ab.batch.to(lm.device)
-            K = ab.keep
             hs = lm.model.base_model(**b.model_inputs(), use_cache=False).last_hidden_state
-            h = hs[:, -K:].reshape(-1, hs.shape[-1])  # contiguous rows: see scoring.unembed
-            logp = torch.log_softmax(unembed(lm, h).view(hs.shape[0], K, -1), -1)
-            nll = []
-            for r, ans in enumerate(ab.answers):
-                m = len(ans)
-                idx = torch.arange(K - m - 1, K - 1, device=logp.device)
-                nll.append(-logp[r, idx, torch.tensor(ans, device=logp.device)].sum())
-            loss = torch.stack(nll).sum() / n if split else torch.stack(nll).mean()  # a part: its share
+            rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
+            h = hs[rows.to(hs.device), pos.to(hs.device)]  # contiguous rows: see scoring.unembed
+            z = unembed(lm, h)
+            tgt = tgt.to(z.device)
+            lp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, -1)
+            nll = -torch.zeros(len(ab.answers), device=z.device).index_add(0, rows.to(z.device), lp)
+            loss = nll.sum() / n if split else nll.mean()  # a part: its share
             if not torch.isfinite(loss):
                 raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
                                      "(an overflow in a low-precision dtype? try --dtype float32)")
             loss.backward()
-            del hs, h, logp, loss
+            del hs, h, z, loss
     for j, (g, weight) in acc.items():
         _, _, _, i, k = targets[j]
         reduce_into(i, k, g, lambda w=weight: w().to("cpu", torch.float32))

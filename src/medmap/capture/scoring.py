@@ -39,6 +39,44 @@ def encode_answers(tokenizer, prompts: list[str], answers: list[str] | list[list
     return AnswerBatch(encode(tokenizer, prompts, "left", suffixes=ans), ans)
 
 
+def encode_forced(tokenizer, prompts: list[str], answers: list[str]) -> AnswerBatch:
+    """Prompts followed by their answers *but each answer's last token*: teacher forcing reads the
+    outputs of the last prompt token and of the answer tokens before the last, never the output of the
+    last one, so it is not run (one position fewer per pass). Score with ``final_hidden`` and
+    ``score_final``."""
+    ans = answer_tokens(tokenizer, answers)
+    return AnswerBatch(encode(tokenizer, prompts, "left", suffixes=[a[:-1] for a in ans]), ans)
+
+
+def forced_positions(answers: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For an ``encode_forced`` batch of ``width`` positions: (row, position, target token) of every
+    answer token, the positions that predict them (row b's last len(answers[b]) positions)."""
+    rows = torch.tensor([b for b, a in enumerate(answers) for _ in a])
+    pos = torch.tensor([width - len(a) + s for a in answers for s in range(len(a))])
+    return rows, pos, torch.tensor([t for a in answers for t in a])
+
+
+def final_hidden(lm, ab: AnswerBatch) -> torch.Tensor:
+    """Final hidden states (after the final norm, before the unembedding) of an ``encode_forced``
+    batch's last max(answer length) positions: [B, K, d]."""
+    b = ab.batch.to(lm.device)
+    hs = lm.model.base_model(**b.model_inputs(), use_cache=False).last_hidden_state
+    return hs[:, -max(len(a) for a in ab.answers):]
+
+
+def score_final(lm, h: torch.Tensor, answers: list[list[int]]) -> dict[str, torch.Tensor]:
+    """``score`` from ``final_hidden``: only the positions that predict an answer token are projected
+    onto the vocabulary (the sum of the answers' lengths, not rows x the longest answer + 1)."""
+    rows, pos, tgt = forced_positions(answers, h.shape[1])
+    z = unembed(lm, h[rows.to(h.device), pos.to(h.device)])  # [N, V] float32, contiguous rows
+    tgt = tgt.to(z.device)
+    logp = z - torch.logsumexp(z, -1, keepdim=True)
+    first = torch.tensor([0] + [len(a) for a in answers[:-1]]).cumsum(0).to(z.device)
+    lp = torch.zeros(len(answers), device=z.device).index_add_(0, rows.to(z.device), logp.gather(1, tgt[:, None])[:, 0])
+    miss = torch.zeros(len(answers), device=z.device).index_add_(0, rows.to(z.device), (z.argmax(-1) != tgt).float())
+    return {"logprob": lp.cpu(), "correct": (miss == 0).cpu(), "next_logprobs": logp[first].cpu()}
+
+
 def unembed(lm, h: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
     """Logits (float32) from final hidden states [N, d] (after the final norm): of every vocabulary entry,
     or only of ``tokens`` [N] (one dot product each instead of a full vocabulary projection). Final
