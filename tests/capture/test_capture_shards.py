@@ -65,19 +65,19 @@ def _shard_files(cache):
 def _kill_after(n_items):
     done = [0]
 
-    def progress(k):
+    def step(k):
         done[0] += k
         if done[0] > n_items:
             raise Killed
 
-    return progress
+    return step
 
 
 def test_shards_are_written_during_capture_and_assembled(tiny_llama, cs, reference, tmp_path):
     cache = Cache(tmp_path / "cache")
     seen = []
     acts = capture_set(tiny_llama, cs, cache, batch_size=2, shard_size=3,
-                       progress=lambda k: seen.append(_shard_files(cache)))
+                       on_step=lambda k: seen.append(_shard_files(cache)))
     assert seen[0] == [] and ["shard-00000.safetensors"] in seen and \
         ["shard-00000.safetensors", "shard-00001.safetensors"] in seen
     assert _shard_files(cache) == []  # folded into the sealed activations.safetensors
