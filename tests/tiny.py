@@ -73,3 +73,24 @@ def saved_tiny(folder, arch: str = "llama", **overrides):
     lm.model.save_pretrained(folder, safe_serialization=True)
     lm.tokenizer.save_pretrained(folder)
     return folder
+
+
+def one_token_set(seed=0, n=60):
+    """Label = the first letter of a 4-letter code; the other 3 letters are random: the label is carried by
+    one token of the span (byte-level tokenizer: one token per letter)."""
+    import numpy as np
+
+    from medmap.concepts import ConceptSet
+    from medmap.concepts.domains import DomainSpec, LabelSpec
+    from medmap.concepts.schema import ConceptItem
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        c = "abc"[i % 3]
+        code = c + "".join(rng.choice(list("defghijklmnopqrstuvwxyz"), 3))
+        for t, p in (("neutral", f"Code {code}."), ("t0", f"The code {code} means")):
+            items.append(ConceptItem(id=f"x{i}-{t}", domain="toy", prompt=p, labels={"kind": f"k{c}"},
+                                     concept=f"x{i}", template=t, span=code))
+    spec = DomainSpec("toy", (LabelSpec("kind", "categorical"),), primary="kind")
+    return ConceptSet("toy", tuple(items), "test", spec=spec)

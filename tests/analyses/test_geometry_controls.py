@@ -329,9 +329,9 @@ def test_layer_metrics_without_plan_uses_every_item():
 # ---- end to end on a tiny model ----------------------------------------------------------------------
 
 def _tiny_set(neutral=True):
-    from test_lexical import _one_token_set
+    from tiny import one_token_set
 
-    cs = _one_token_set(n=30)
+    cs = one_token_set(n=30)
     if neutral:
         return cs
     return ConceptSet("toy", tuple(it.model_copy(update={"template": "t1" if it.template == "neutral" else "t0"})

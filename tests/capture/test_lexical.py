@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from medmap.capture.lexical import concept_tokens, lexical_representation
-from tiny import tiny_model
+from tiny import one_token_set, tiny_model
 
 
 def test_concept_tokens_are_the_span_or_the_prompt_without_special_tokens():
@@ -47,32 +47,13 @@ def test_bag_of_tokens_counts_the_span_tokens():
     assert bag[0, a] == 2 and bag[0, b] == 1 and bag[0].sum() == 3 and bag[1].sum() == 1
 
 
-def _one_token_set(seed=0, n=60):
-    """Label = the first letter of a 4-letter code; the other 3 letters are random: the label is carried by
-    one token of the span (byte-level tokenizer: one token per letter)."""
-    from medmap.concepts import ConceptSet
-    from medmap.concepts.domains import DomainSpec, LabelSpec
-    from medmap.concepts.schema import ConceptItem
-
-    rng = np.random.default_rng(seed)
-    items = []
-    for i in range(n):
-        c = "abc"[i % 3]
-        code = c + "".join(rng.choice(list("defghijklmnopqrstuvwxyz"), 3))
-        for t, p in (("neutral", f"Code {code}."), ("t0", f"The code {code} means")):
-            items.append(ConceptItem(id=f"x{i}-{t}", domain="toy", prompt=p, labels={"kind": f"k{c}"},
-                                     concept=f"x{i}", template=t, span=code))
-    spec = DomainSpec("toy", (LabelSpec("kind", "categorical"),), primary="kind")
-    return ConceptSet("toy", tuple(items), "test", spec=spec)
-
-
 def test_label_carried_by_one_token_has_no_excess_over_the_lexical_baseline(tmp_path):
     from medmap.analyses.geometry import GeometryOptions
     from medmap.analyses.runner import AnalyzeOptions, analyze
 
     lm = tiny_model("llama", num_hidden_layers=3)
     opts = AnalyzeOptions(geometry=GeometryOptions(n_epochs=30, n_boot=5, workers=1, n_perm=100))
-    s = analyze(lm, [_one_token_set()], ["geometry"], tmp_path, opts).set_index(["metric", "layer"]).value
+    s = analyze(lm, [one_token_set()], ["geometry"], tmp_path, opts).set_index(["metric", "layer"]).value
     for layer in range(3):
         assert s[("silhouette_raw.kind@p", layer)] < 0.05  # the model's layers do carry the label...
         for m in ("silhouette_raw.kind", "silhouette_umap.kind", "knn_acc.kind"):
