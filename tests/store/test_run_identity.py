@@ -104,8 +104,8 @@ def test_results_version_is_part_of_identity_and_keys(monkeypatch, tmp_path):
     cfg = RunConfig()
     cache = Cache(tmp_path)
     v1_identity, v1_entry = cfg.identity({"age": "h"}, "m"), cache.entry("lesion", {"model": "m"})
-    monkeypatch.setattr(config_module, "RESULTS_VERSION", 2)
-    monkeypatch.setattr(cache_module, "RESULTS_VERSION", 2)
+    monkeypatch.setattr(config_module, "RESULTS_VERSION", config_module.RESULTS_VERSION + 1)
+    monkeypatch.setattr(cache_module, "RESULTS_VERSION", config_module.RESULTS_VERSION + 1)
     assert cfg.identity({"age": "h"}, "m") != v1_identity
     assert cache.entry("lesion", {"model": "m"}) != v1_entry
 

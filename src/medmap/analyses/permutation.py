@@ -72,8 +72,10 @@ def silhouette_many(D: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = N
     """sklearn's ``silhouette_score(D, y, metric='precomputed')`` for every row y of the integer codes
     Y [P, n] (NaN where y has fewer than 2 or more than n - 1 distinct values). The distances to every
     class of every relabeling come from one product D @ onehot. ``weights`` [P, n] (item multiplicities,
-    e.g. bootstrap counts) give the score of the resample that repeats item j weights[p, j] times,
-    i.e. ``silhouette_score(D[ix_(idx, idx)], y[idx])``: copies of an item are at distance 0."""
+    e.g. bootstrap counts) give the score of the resample that repeats item j weights[p, j] times, with
+    an item's own copies left out of its mean distance to its class: a copy is no other member of the
+    class, and counting it at distance 0 (as ``silhouette_score`` on the resampled matrix does) inflates
+    every bootstrap silhouette, most for small classes, so that a percentile CI can miss the estimate."""
     D = np.asarray(D, dtype=float)
     Y = np.atleast_2d(np.asarray(Y))
     P, n = Y.shape
@@ -89,15 +91,15 @@ def silhouette_many(D: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = N
         S = (D @ M.reshape(n, p * K)).reshape(n, p, K)  # summed distance of item i to class k
         cnt = M.sum(0)  # [p, K]
         ii, pp, own = np.arange(n)[:, None], np.arange(p)[None, :], y.T
-        own_cnt = cnt[pp, own]  # [n, p]
+        own_cnt = cnt[pp, own] - w.T  # [n, p]: the other members of i's class (its own copies left out)
         with np.errstate(divide="ignore", invalid="ignore"):
-            a = S[ii, pp, own] / (own_cnt - 1)
+            a = S[ii, pp, own] / own_cnt
             other = S / cnt[None]
             other[ii, pp, own] = np.inf
             other[:, cnt == 0] = np.inf
             b = other.min(-1)
             sil = np.nan_to_num((b - a) / np.maximum(a, b))
-        sil[own_cnt == 1] = 0.0  # sklearn: a point alone in its class scores 0
+        sil[own_cnt <= 0] = 0.0  # sklearn: a point alone in its class scores 0
         n_lab = (cnt > 0).sum(1)
         total = w.sum(1)
         with np.errstate(divide="ignore", invalid="ignore"):
