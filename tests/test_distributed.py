@@ -215,7 +215,7 @@ def test_torchrun_two_ranks_write_what_one_process_writes(setup, analyzed):
     import pandas as pd
 
     s = pd.read_csv(two / "scores.csv")
-    assert set(s.technique) == {"geometry", "saliency", "lesion", "patching"}
+    assert set(s.technique) == {"geometry", "saliency", "lesion", "patching", "lens"}
     assert "recovery.pos-0" in set(s.metric)
     # the cache the ranks wrote (rank 0 only) is the cache a single process writes, and reads
     def entries(f):
@@ -224,7 +224,9 @@ def test_torchrun_two_ranks_write_what_one_process_writes(setup, analyzed):
 
     assert entries(one) == entries(two)
     manifests = {p: p.read_bytes() for p in (two / "cache").rglob("manifest.json")}
-    assert len(manifests) == 10  # 2 captures, 8 (domain, technique) results
+    # 2 captures, 10 (domain, technique) results, the reference set through the 4 techniques with a
+    # specificity control
+    assert len(manifests) == 2 + 2 * 5 + 4
     from medmap.cli.main import main
 
     main(["analyze", "--model", str(setup / "model"), "--config", str(setup / "run.yaml"), "--out", str(two)])
@@ -246,8 +248,14 @@ def test_run_under_torchrun_writes_map_and_report_on_rank_0(setup, analyzed):
     for f in ("map.csv", "findings.json", "report.html", "DONE.json"):
         assert (two / f).is_file(), f
     assert {p: p.read_bytes() for p in (two / "cache").rglob("manifest.json")} == manifests
+    from medmap.concepts import resolve_sets
+    from medmap.config import load_config
+    from medmap.pipeline import primary_overrides
+
+    cfg = load_config(setup / "run.yaml", {})
+    primary = primary_overrides(cfg, resolve_sets(list(cfg.domains), cfg.concepts))
     ref = one / "ref_map"
-    build_map(pd.read_csv(one / "scores.csv")).save(ref)
+    build_map(pd.read_csv(one / "scores.csv"), cfg.rules, primary).save(ref)  # the map the run builds
     assert (two / "map.csv").read_bytes() == (ref / "map.csv").read_bytes()
     _, p = _medmap(setup, "run", "--out", str(two), ranks=2)
     assert "already finished" in " ".join(p.stderr.split())

@@ -8,6 +8,7 @@ import pandas as pd
 
 from medmap.analyses.specificity import REFERENCE_DOMAIN, specific_rows
 from medmap.analyses.stats import frame
+from medmap.store import as_written
 from medmap.techniques import technique as technique_info
 
 
@@ -62,5 +63,6 @@ def specificity_frames(lm, units: dict, options) -> tuple[list[pd.DataFrame], li
                             "reason": f"the reference set was not run through {t} (no usable items or pairs)"})
             continue
         rows = specific_rows(t, u, ref, options.causal.n_boot, options.causal.seed)
-        frames.append(frame(rows, model=lm.name, n_layers=lm.n_layers, domain=domain, technique=t))
+        # as the technique results (read back from their cache files): a map of scores.csv is the same
+        frames.append(as_written(frame(rows, model=lm.name, n_layers=lm.n_layers, domain=domain, technique=t)))
     return frames, missing

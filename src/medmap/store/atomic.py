@@ -80,6 +80,16 @@ def write_frame(path: str | Path, df) -> Path:
     return write_with(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.9g"))
 
 
+def as_written(df):
+    """``df`` as :func:`write_frame`'s CSV gives it back (numbers to 9 significant digits): results
+    computed in memory then agree with those read from files, so a map built from either is the same."""
+    import io
+
+    import pandas as pd
+
+    return pd.read_csv(io.StringIO(df.to_csv(index=False, float_format="%.9g")))
+
+
 def save_tensors(path: str | Path, tensors: dict) -> Path:
     from safetensors.torch import save_file
 
