@@ -170,24 +170,9 @@ class KnowledgeMap:
     def lora_targets(self) -> tuple[str | None, list[str]]:
         """(``layers_pattern``, ``target_modules``) of a LoRA adapter on this model's decoder layers: from
         the run's provenance (``architecture``), else the architecture table entry of the model's type."""
-        prov = self.provenance if isinstance(self.provenance, dict) else {}
-        arch = prov.get("architecture") or {}
-        if arch.get("lora_targets"):
-            return arch.get("layers_pattern"), list(arch["lora_targets"])
-        mtype = arch.get("model_type")
-        if mtype is None:
-            cfg = self.config
-            spec = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
-            if not spec:
-                raise MedmapError("this map does not say which model it is of (no config.json or provenance."
-                                  "json); name the LoRA target modules yourself (target_modules=[...])")
-            from medmap.models.context import model_type
+        from medmap.maps.recommend import lora_targets_of
 
-            mtype = model_type(spec)
-        from medmap.models.registry import lora_targets
-
-        pattern, targets = lora_targets(mtype)
-        return pattern, list(targets)
+        return lora_targets_of(self.provenance, self.config)
 
     def to_peft(self, rec: pd.DataFrame | None = None, *, r: int = 8, lora_alpha: int = 16,
                 lora_dropout: float = 0.05, target_modules: Sequence[str] | None = None,
@@ -206,13 +191,10 @@ class KnowledgeMap:
                            lora_dropout=lora_dropout)
 
     def diff(self, other: "KnowledgeMap", out: str | Path | None = None, **options) -> dict:
-        """What changed from this map (A, e.g. a base model) to ``other`` (B, e.g. its fine-tune), two
-        models with the same number of layers (:func:`medmap.maps.diff.diff_runs`): ``diff`` (per domain,
-        technique, metric and layer B - A with a paired bootstrap CI), ``intervals`` (which map intervals
-        moved), ``cka`` (linear CKA between the two models' activations, layers x layers per domain; needs
-        both runs' capture caches), ``notes``. ``options``: fields of :class:`medmap.maps.diff.DiffOptions`.
-        With ``out``, also write ``diff.csv``, ``cka.csv``, ``intervals.csv``, ``diff.json`` and
-        ``figures/diff.png|svg``, ``figures/cka.png|svg`` there (``result["files"]``)."""
+        """What changed from this map (A, e.g. a base model) to ``other`` (B, e.g. its fine-tune) of the same
+        depth (:func:`medmap.maps.diff.diff_runs`: ``diff`` B - A with paired bootstrap CIs, ``intervals``
+        moved, ``cka`` per domain from both capture caches, ``notes``; ``options``: ``DiffOptions`` fields).
+        With ``out``, also write diff.csv, cka.csv, intervals.csv, diff.json and figures there."""
         from medmap.maps.diff import DiffOptions, Side, diff_runs
 
         if not isinstance(other, KnowledgeMap):

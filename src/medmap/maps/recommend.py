@@ -275,3 +275,25 @@ def peft_config(layers, target_modules, layers_pattern: str | None = None, *, r:
     if layers_pattern:
         d["layers_pattern"] = layers_pattern
     return d
+
+
+def lora_targets_of(provenance, config) -> tuple[str | None, list[str]]:
+    """(``layers_pattern``, ``target_modules``) of a LoRA adapter on a run's model: from its provenance
+    (``architecture``), else the architecture table entry of the model type its config names."""
+    prov = provenance if isinstance(provenance, dict) else {}
+    arch = prov.get("architecture") or {}
+    if arch.get("lora_targets"):
+        return arch.get("layers_pattern"), list(arch["lora_targets"])
+    mtype = arch.get("model_type")
+    if mtype is None:
+        spec = config.get("model") if isinstance(config, dict) else getattr(config, "model", None)
+        if not spec:
+            raise MedmapError("this map does not say which model it is of (no config.json or provenance."
+                              "json); name the LoRA target modules yourself (target_modules=[...])")
+        from medmap.models.context import model_type
+
+        mtype = model_type(spec)
+    from medmap.models.registry import lora_targets
+
+    pattern, targets = lora_targets(mtype)
+    return pattern, list(targets)
