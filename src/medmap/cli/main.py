@@ -345,15 +345,15 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="Two or more finishe
     from medmap import pipeline
 
     if diff:
-        _act.compare_diff(run_dirs, out)
+        act_commands.compare_diff(run_dirs, out)
         return
 
     say(f"comparison: {pipeline.compare(run_dirs, out, note, force=force, wait=wait)}")
 
 
-from medmap.cli import act as _act  # noqa: E402 (its commands are registered on this app)
+from medmap.cli import act as act_commands  # noqa: E402 (its commands are registered on this app)
 
-app.command("recommend")(_act.recommend)
+app.command("recommend")(act_commands.recommend)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

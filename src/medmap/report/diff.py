@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from medmap.report.data import ordered, ordered_techniques
-from medmap.report.figures import _figure, _t, technique_style
 from medmap.report.render import figure_bytes
+from medmap.report.style import new_figure, technique_style, text
 from medmap.store import write_bytes, write_json, write_with
 
 MAX_DOMAIN_ROWS = 8
@@ -50,7 +50,7 @@ def diff_figure(result: dict, lanes: pd.DataFrame | None = None):
         from medmap.report.data import ReportError
 
         raise ReportError("diff_figure: nothing to draw (no shared map lanes and no CKA)")
-    fig = _figure((2.35 * ncol + 0.6, 1.9 * len(domains) + 0.9))
+    fig = new_figure((2.35 * ncol + 0.6, 1.9 * len(domains) + 0.9))
     axes = fig.subplots(len(domains), ncol, squeeze=False)
     moved = result["intervals"].set_index(["domain", "technique"])
     n = int(result["n_layers"])
@@ -75,7 +75,7 @@ def diff_figure(result: dict, lanes: pd.DataFrame | None = None):
                 _bar(ax, str(row["a"]), 0.02, "#777777")
                 _bar(ax, str(row["b"]), 0.08, colour)
             ax.set_xlim(-0.5, n - 0.5)
-            ax.set_title(_t(f"{d} · {t}\n{m}"), fontsize=7.5)
+            ax.set_title(text(f"{d} · {t}\n{m}"), fontsize=7.5)
             ax.tick_params(labelsize=6.5)
             if r == len(domains) - 1:
                 ax.set_xlabel("layer", fontsize=7)
@@ -89,14 +89,14 @@ def diff_figure(result: dict, lanes: pd.DataFrame | None = None):
             mat = np.full((n, n), np.nan)
             mat[sub["layer_a"].astype(int), sub["layer_b"].astype(int)] = sub["cka"].astype(float)
             image = ax.imshow(mat, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
-            ax.set_title(_t(f"{d} · CKA A vs B"), fontsize=7.5)
+            ax.set_title(text(f"{d} · CKA A vs B"), fontsize=7.5)
             ax.set_ylabel("A layer", fontsize=7)
             ax.tick_params(labelsize=6.5)
             if r == len(domains) - 1:
                 ax.set_xlabel("B layer", fontsize=7)
     if image is not None:
         fig.colorbar(image, ax=axes[:, -1].tolist(), label="linear CKA", fraction=0.05, pad=0.02, shrink=0.8)
-    fig.suptitle(_t(f"B - A: {result['b']} minus {result['a']}  (band: 95% CI over paired units; bars: intervals, "
+    fig.suptitle(text(f"B - A: {result['b']} minus {result['a']}  (band: 95% CI over paired units; bars: intervals, "
                     "grey A, colour B)"), fontsize=8.5)
     return fig
 
@@ -110,7 +110,7 @@ def cka_figure(result: dict):
 
         raise ReportError("cka_figure: no CKA (neither run has captured activations of a common domain)")
     n = int(result["n_layers"])
-    fig = _figure((2.6 * len(domains) + 0.8, 2.7))
+    fig = new_figure((2.6 * len(domains) + 0.8, 2.7))
     axes = fig.subplots(1, len(domains), squeeze=False)[0]
     image = None
     for ax, d in zip(axes, domains):
@@ -118,9 +118,9 @@ def cka_figure(result: dict):
         mat = np.full((n, n), np.nan)
         mat[sub["layer_a"].astype(int), sub["layer_b"].astype(int)] = sub["cka"].astype(float)
         image = ax.imshow(mat, origin="lower", vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(_t(d), fontsize=9)
-        ax.set_xlabel(_t(f"{result['b']} layer"), fontsize=7.5)
-        ax.set_ylabel(_t(f"{result['a']} layer"), fontsize=7.5)
+        ax.set_title(text(d), fontsize=9)
+        ax.set_xlabel(text(f"{result['b']} layer"), fontsize=7.5)
+        ax.set_ylabel(text(f"{result['a']} layer"), fontsize=7.5)
     fig.colorbar(image, ax=list(axes), label="linear CKA", fraction=0.03)
     return fig
 
