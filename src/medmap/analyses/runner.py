@@ -127,10 +127,18 @@ def random_init_scores(lm, cs, options: AnalyzeOptions, cache: Cache, progress=n
     with progress(f"geometry {cs.domain} (random init)", lm.n_layers) as adv:
         df, _ = geometry(acts.numpy(), cs, model=lm.name, options=o, on_layer=adv)
     df = pd.DataFrame(renamed(df.to_dict("records"), "random_init"), columns=SCORE_COLUMNS)
+    return store_entry(lm, cs, cache, folder, parts, df)
+
+
+def store_entry(lm, cs, cache: Cache, folder: Path, parts: dict, df: pd.DataFrame, extra: dict | None = None):
+    """Write and seal one cache entry (rank 0 under torchrun); returns its scores as read back, so a
+    result computed now and one read from the cache are the same numbers."""
 
     def store():
         folder.mkdir(parents=True, exist_ok=True)
         write_frame(folder / "scores.csv", df)
+        if extra:
+            write_json(folder / "extra.json", extra)
         cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
         return pd.read_csv(folder / "scores.csv")
 
@@ -217,16 +225,7 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     df = df[list(SCORE_COLUMNS)]
     if units:
         extra["units"] = units_to_json(units)
-
-    def store():
-        folder.mkdir(parents=True, exist_ok=True)
-        write_frame(folder / "scores.csv", df)
-        if extra:
-            write_json(folder / "extra.json", extra)
-        cache.seal(folder, parts, model=lm.name, model_source=lm.source, concept_origin=cs.origin)
-        return pd.read_csv(folder / "scores.csv")
-
-    return parallel.on_main(store), extra
+    return store_entry(lm, cs, cache, folder, parts, df, extra), extra
 
 
 def write_units(path: Path, units: dict, concepts_hash: str) -> None:
