@@ -179,6 +179,7 @@ def test_progression_drugs_and_collapse_controls():
     gap = sp - sp / 3
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism", gap, lo=gap - 0.05, hi=gap + 0.05)
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@lexical", np.full(L, 0.1))
+    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.01))
     flag = (np.arange(L) == 5).astype(float)
     for d in ("age", "drugs", "symptoms"):
         rows += _rows(d, "collapse_flag", flag, lo=np.full(L, NAN), hi=np.full(L, NAN))
@@ -188,7 +189,13 @@ def test_progression_drugs_and_collapse_controls():
     ckd = got["progression_circular.ckd"]
     assert ckd["verdict_raw"] == R and ckd["verdict"] == N and ckd["control"][0]["beaten"] is False
     d = got["drugs_specialty_over_mechanism"]
-    assert d["verdict_raw"] == R and d["verdict"] == R and d["control"][0]["margin"] == pytest.approx(0.1)
+    assert d["verdict_raw"] == R and d["verdict"] == R and d["control"][1]["margin"] == pytest.approx(0.1)
+    assert d["control"][0]["name"] == "permutation null" and d["control"][0]["beaten"] is True
+    # the gap is no larger than class sizes alone give: the null explains it
+    rows = [r for r in rows if r["metric"] != "silhouette_gap.specialty_minus_mechanism@p"]
+    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.3))
+    d = _by_id(findings(pd.DataFrame(rows), "m"))["drugs_specialty_over_mechanism"]
+    assert d["verdict_raw"] == R and d["verdict"] == N and d["control"][0]["beaten"] is False
     c = got["activation_collapse"]
     assert c["layer"] == 5 and c["verdict_raw"] == R and c["verdict"] == R
     assert c["control"][0]["value"] == 1 and c["control"][0]["beaten"] is True

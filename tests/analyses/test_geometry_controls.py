@@ -11,7 +11,6 @@ from medmap.analyses import permutation as pm
 from medmap.analyses.collapse import collapse_measures, collapse_ranges
 from medmap.analyses.controls import GeometryPlan, build_plan, lexical_rows
 from medmap.analyses.geometry import GeometryOptions, _sil_ci, assemble, layer_metrics
-from medmap.analyses.stats import bootstrap_ci
 from medmap.concepts import ConceptSet
 from medmap.concepts.domains import DomainSpec, LabelSpec
 from medmap.concepts.schema import ConceptItem
@@ -69,28 +68,74 @@ def test_weighted_silhouette_equals_the_resample_oracle():
     assert abs(pm.silhouette_many(D, y[None], np.ones((1, 50)))[0] - silhouette_score(D, y, metric="precomputed")) < 1e-10
 
 
-def test_bootstrap_silhouette_ci_is_not_lifted_by_resampled_copies():
-    """Planted: 40 classes of 3 items with no structure (silhouette -0.25). Counting an item's copies as
-    class members at distance 0 put the whole CI above the estimate, up to positive values (measured:
-    -0.06 ... 0.14), so a rule on the CI's lower bound saw structure where there is none. With copies
-    left out the CI stays by the estimate and below zero (percentile bootstrap CIs of a silhouette keep
-    a small bias, here downwards: the conservative side for such rules)."""
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(120, 8))
+def test_half_samples_keep_whole_concepts_and_equal_the_subset_silhouette():
+    rng = np.random.default_rng(1)
+    units = np.repeat(np.arange(15), 3)
+    W = pm.half_samples(units, 20, 0)
+    assert W.shape == (20, 45) and set(np.unique(W)) <= {0.0, 1.0}
+    assert np.all(W.reshape(20, 15, 3).std(-1) == 0) and np.all(W.sum(1) == 7 * 3)  # whole concepts, 7 of 15
+    assert np.array_equal(W, pm.half_samples(units, 20, 0)) and not np.array_equal(W, pm.half_samples(units, 20, 1))
+    X = rng.normal(size=(45, 4))
     D = cdist(X, X)
-    y = np.repeat(np.arange(40), 3)
-    v, lo, hi = _sil_ci(D, y, GeometryOptions(n_boot=200), 0)
-    assert lo <= v and hi < 0 and abs(hi - v) < 0.02 and v - lo < 0.15
+    y = rng.integers(0, 3, 45)
+    for w, g in zip(W, pm.silhouette_many(D, np.tile(y, (20, 1)), W)):
+        keep = w > 0
+        assert abs(g - silhouette_score(D[np.ix_(keep, keep)], y[keep], metric="precomputed")) < 1e-10
 
 
-def test_vectorised_bootstrap_ci_equals_loop():
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(40, 5))
-    D = cdist(X, X)
-    y = rng.integers(0, 4, 40)
-    o = GeometryOptions(n_boot=25)
-    ref = bootstrap_ci(lambda idx: _resample_silhouette(D, y, np.bincount(idx, minlength=40)), 40, 25, 7)
-    assert np.allclose(_sil_ci(D, y, o, 7)[1:], ref, atol=1e-10)
+def test_silhouette_ci_is_centred_on_its_estimate_and_as_wide_as_the_sampling_spread():
+    """Oracle: new samples of 60 concepts (3 paraphrases each) from one population; the spread of the
+    estimates across samples is what the interval of one sample must estimate (the half-sample standard
+    error is somewhat conservative: measured 1.1-1.4 times the true spread)."""
+    centres = np.random.default_rng(0).normal(size=(4, 6)) * 1.5
+    estimates, halfwidths = [], []
+    o = GeometryOptions(n_boot=60)
+    for seed in range(24):
+        rng = np.random.default_rng(seed + 1)
+        y_c = rng.integers(0, 4, 60)
+        X = np.repeat(centres[y_c] + rng.normal(size=(60, 6)), 3, 0) + 0.3 * rng.normal(size=(180, 6))
+        y, units = np.repeat(y_c, 3), np.repeat(np.arange(60), 3)
+        v, lo, hi = _sil_ci(cdist(X, X), y, units, o, seed)
+        assert abs((lo + hi) / 2 - v) < 1e-12 and lo < v < hi
+        estimates.append(v)
+        halfwidths.append((hi - lo) / 2)
+    true_se, se = np.std(estimates), np.mean(halfwidths) / 1.959964
+    assert 0.8 * true_se < se < 2.0 * true_se
+
+
+def _contrast(X, a, b, n_perm=100, n_boot=30):
+    """Metrics of one layer of a set with two categorical labelings a, b (per concept; 3 paraphrases
+    each) and the contrast a - b."""
+    rows = [{"labels": {"a": f"a{a[c]}", "b": f"b{b[c]}"}, "concept": f"c{c}", "template": t}
+            for c in range(len(a)) for t in ("neutral", "neutral2", "neutral3")]
+    spec = DomainSpec("two", (LabelSpec("a", "categorical"), LabelSpec("b", "categorical")), primary="a",
+                      contrasts=(("a", "b"),))
+    cs = ConceptSet("two", _items("two", rows), "test", spec=spec)
+    o = GeometryOptions(**{**FAST, "n_boot": n_boot, "n_perm": n_perm, "probes": False})
+    out, _ = layer_metrics(X, spec, {"a": cs.label_values("a"), "b": cs.label_values("b")}, o, 0, build_plan(cs, o))
+    return {r["metric"]: r for r in out}
+
+
+def test_silhouette_gap_from_class_sizes_alone_is_inside_its_null_and_a_planted_gap_outside():
+    """Labels a (4 classes) and b (12 small classes) on 48 concepts with no structure: the gap a - b is
+    positive from class sizes alone (a minimum over more, smaller classes is lower), so a rule "CI above
+    0" would call it; its null (the gap of the two labelings' nulls) keeps the class sizes and holds it."""
+    gaps, hits = [], 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        a, b = rng.permutation(np.arange(48) % 4), rng.permutation(np.arange(48) % 12)
+        X = np.repeat(rng.normal(size=(48, 8)), 3, 0) + 0.3 * rng.normal(size=(144, 8))
+        m = _contrast(X, a, b)
+        gaps.append(m["silhouette_gap.a_minus_b"]["value"])
+        hits += m["silhouette_gap.a_minus_b@p"]["value"] < 0.05
+    assert np.mean(gaps) > 0.02 and hits <= 1
+    rng = np.random.default_rng(9)
+    a, b = rng.permutation(np.arange(48) % 4), rng.permutation(np.arange(48) % 12)
+    X = np.repeat(rng.normal(size=(48, 8)) + 2.5 * np.eye(4, 8)[a], 3, 0) + 0.3 * rng.normal(size=(144, 8))
+    m = _contrast(X, a, b)
+    g = m["silhouette_gap.a_minus_b"]
+    assert m["silhouette_gap.a_minus_b@p"]["value"] < 0.05 and g["value"] > m["silhouette_gap.a_minus_b@null95"]["value"]
+    assert g["ci_low"] > 0
 
 
 def test_knn_many_equals_knn_accuracy():

@@ -67,6 +67,16 @@ def test_saliency_of_a_domain_with_larger_gradients_everywhere_is_not_specific()
     assert all(abs(r["value"]) < 1e-12 and r["ci_low"] <= 0 <= r["ci_high"] for r in rows)
 
 
+def test_specific_rows_do_not_depend_on_the_order_of_the_units():
+    """A fresh run and a resumed one (units read back from the cache) hold the metrics in other orders."""
+    rng = np.random.default_rng(4)
+    units = {m: rng.normal(size=(5, L)) for m in ("logprob_drop", "kl", "accuracy", "accuracy_intact")}
+    reversed_units = dict(reversed(list(units.items())))
+    a = specific_rows("lesion", units, units, 50, 0)
+    b = specific_rows("lesion", reversed_units, reversed_units, 50, 0)
+    assert a == b and {r["metric"] for r in a} == {"logprob_drop@specific", "kl@specific", "accuracy@specific"}
+
+
 def test_units_round_trip_through_json_with_nan():
     u = {"kl": np.array([[0.1, np.nan], [0.3, 0.4]])}
     back = units_from_json(json.loads(json.dumps(units_to_json(u)).replace("NaN", "null")))

@@ -30,8 +30,9 @@ differs between the items of one concept is shuffled over items within template 
 Metrics with a null: ``silhouette_umap``, ``silhouette_raw``, ``knn_acc`` (categorical); ``r2_umap``,
 ``r2_raw``, ``r2_umap.<label>.<split value>``, ``boundary_strength``, ``boundary_<a>_<a+1>``
 (continuous: the ages are shuffled); ``spearman``, ``circularity`` and their per-group rows (ordinal).
-Without a null (no label to shuffle, or not a score of one labeling): ``anisotropy``, ``boundary_at``,
-the silhouette gap of contrasts, the split gap, the collapse measures, the probes (their control is
+The silhouette gap of a contrast (``silhouette_gap.<a>_minus_<b>``) has the gap of the two labelings'
+nulls as its null. Without a null (no label to shuffle, or not a score of one labeling): ``anisotropy``,
+``boundary_at``, the split gap, the collapse measures, the probes (their control is
 the control task, :mod:`medmap.analyses.probes`).
 """
 
@@ -61,6 +62,8 @@ class GeometryPlan:
     """Label -> control-task labels of the selected items (random per concept), for the probes."""
     info: dict = field(default_factory=dict)
     """Templates requested and used, fallback note, permutation unit of each label."""
+    units: np.ndarray | None = None
+    """Resampling unit (concept) of every selected item, for the silhouette CIs (None: the item)."""
     lexical: bool = False
     """True for the plan of the lexical baseline (no nulls, no per-template rows, no 2-d embedding)."""
 
@@ -83,11 +86,11 @@ def build_plan(cs, o) -> GeometryPlan:
     selection = select_templates(items, o.templates, cs.domain)
     sel = selection.indices
     templates = [it.template or "" for it in items]
-    plan = GeometryPlan(sel, templates, info={"templates": selection.to_dict(), "permutation": {},
-                                              "n_perm": int(o.n_perm)})
     chosen = [items[i] for i in sel]
     ids = np.asarray([it.id for it in chosen])
     concepts = np.asarray([it.concept if it.concept is not None else "\x00" + it.id for it in chosen])
+    plan = GeometryPlan(sel, templates, units=concepts,
+                        info={"templates": selection.to_dict(), "permutation": {}, "n_perm": int(o.n_perm)})
     tpl = np.asarray([it.template or "" for it in chosen])
     sig_of = {}
     for c, t in zip(concepts, tpl):

@@ -117,7 +117,8 @@ def drug_findings(s: pd.DataFrame) -> list[dict]:
         return []
     g = here.iloc[0]
     mech = _curve(s, "drugs", "silhouette_umap.mechanism")
-    controls = [lexical_at(s, "drugs", gap_metric, best.layer, g.value, g.ci_low)]
+    controls = [null_at(s, "drugs", gap_metric, best.layer, g.value, V.GAP_P_MAX),
+                lexical_at(s, "drugs", gap_metric, best.layer, g.value, g.ci_low)]
     detail = (f"best silhouette by specialty {best.value:.3f} (layer {int(best.layer)}); best by mechanism "
               f"{mech.value.max():.3f} (layer {int(mech.loc[mech.value.idxmax()].layer)})"
               if len(mech) and mech.value.notna().any() else "")

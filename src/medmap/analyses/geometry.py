@@ -64,7 +64,8 @@ class GeometryOptions:
     pca_dims: Int = Field(50, ge=0)
     """PCA to this many dimensions before UMAP and for raw-space R^2 (0 = no PCA)."""
     n_boot: Int = Field(30, ge=0)
-    """Bootstrap resamples for confidence intervals (below 2: no intervals)."""
+    """Resamples for confidence intervals (below 2: no intervals): bootstrap resamples of items, or, for
+    the silhouettes and their gaps, half samples of concepts (delete-d jackknife)."""
     knn_k: Int = Field(5, ge=1)
     """k of the k-NN label accuracy."""
     anisotropy_k: Int = Field(20, ge=2)
@@ -165,14 +166,24 @@ def _pca(X: np.ndarray, dims: int, seed: int) -> np.ndarray:
     return gm.pca_features(X, dims, seed)
 
 
-def _sil_ci(D: np.ndarray, y: np.ndarray, o: GeometryOptions, seed: int):
-    """Silhouette with its bootstrap CI over items: every resample at once (``silhouette_many`` with the
-    resamples' multiplicities; the same resamples and interval as ``bootstrap_ci`` with this seed)."""
+def _sil_ci(D: np.ndarray, y: np.ndarray, units: np.ndarray, o: GeometryOptions, seed: int):
+    """Silhouette with its CI over units (concepts): ``o.n_boot`` half samples of the units, all at once
+    (``silhouette_many`` with 0/1 weights), and the delete-d jackknife interval
+    (:func:`medmap.analyses.permutation.half_sample_ci`)."""
     v = gm.silhouette_from_distances(D, y)
-    if len(y) < 2 or o.n_boot < 2:
-        return v, np.nan, np.nan
-    w = pm.bootstrap_counts(len(y), o.n_boot, seed)
-    return (v, *pm.percentile_ci(pm.silhouette_many(D, np.tile(y, (len(w), 1)), w)))
+    return (v, *_half_ci(D, [y], units, v, o, seed))
+
+
+def _half_ci(D: np.ndarray, ys: list, units: np.ndarray, estimate: float, o: GeometryOptions, seed: int):
+    """CI of a silhouette (one labeling in ``ys``) or of a gap of two (``ys`` = [a, b]: sil(a) - sil(b),
+    on the same half samples) over half samples of ``units``."""
+    n_units = len(np.unique(units))
+    if o.n_boot < 2 or n_units < 4:
+        return np.nan, np.nan
+    w = pm.half_samples(units, o.n_boot, seed)
+    sils = [pm.silhouette_many(D, np.tile(y, (len(w), 1)), w) for y in ys]
+    values = sils[0] if len(sils) == 1 else sils[0] - sils[1]
+    return pm.half_sample_ci(estimate, values, n_units)
 
 
 class _Rows:
@@ -211,21 +222,26 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
     D_raw = cdist(X, X, metric="cosine")
     cats = spec.of_kind("categorical")
     nb = NearestNeighbors(n_neighbors=o.knn_k + 1).fit(emb).kneighbors(emb)[1] if cats and len(X) > o.knn_k else None
+    units = plan.units if plan.units is not None else np.arange(len(X))
+    umap_null = {}
     for lab in cats:
         name, P = lab.name, plan.perms.get(lab.name)
         y = gm.encode(labs[name])
-        add(f"silhouette_umap.{name}", *_sil_ci(D_umap, y, o, seed),
-            null=None if P is None else pm.silhouette_many(D_umap, P))
-        add(f"silhouette_raw.{name}", *_sil_ci(D_raw, y, o, seed + 1),
+        umap_null[name] = None if P is None else pm.silhouette_many(D_umap, P)
+        add(f"silhouette_umap.{name}", *_sil_ci(D_umap, y, units, o, seed), null=umap_null[name])
+        add(f"silhouette_raw.{name}", *_sil_ci(D_raw, y, units, o, seed + 1),
             null=None if P is None else pm.silhouette_many(D_raw, P))
         add(f"knn_acc.{name}", gm.knn_accuracy(emb, labs[name], o.knn_k),
             null=None if P is None or nb is None else pm.knn_many(nb, P))
     for a, b in spec.contrasts:
         ya, yb = gm.encode(labs[a]), gm.encode(labs[b])
-        w = pm.bootstrap_counts(len(ya), o.n_boot if o.n_boot >= 2 else 0, seed + 2)
-        boot = pm.silhouette_many(D_umap, np.tile(ya, (len(w), 1)), w) - pm.silhouette_many(D_umap, np.tile(yb, (len(w), 1)), w)
-        add(f"silhouette_gap.{a}_minus_{b}", gm.silhouette_from_distances(D_umap, ya) -
-            gm.silhouette_from_distances(D_umap, yb), *pm.percentile_ci(boot))
+        gap = gm.silhouette_from_distances(D_umap, ya) - gm.silhouette_from_distances(D_umap, yb)
+        # its chance level: the gap between the two labelings' nulls (each shuffled by its own seeded
+        # permutations), which keeps both labelings' class sizes: a labeling into many small classes
+        # has a lower silhouette on structureless data than one into few large classes
+        na, nb = umap_null.get(a), umap_null.get(b)
+        add(f"silhouette_gap.{a}_minus_{b}", gap, *_half_ci(D_umap, [ya, yb], units, gap, o, seed + 2),
+            null=None if na is None or nb is None else na - nb)
     for lab in spec.of_kind("continuous"):
         continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
     for lab in spec.of_kind("ordinal"):

@@ -108,12 +108,38 @@ def silhouette_many(D: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = N
     return out
 
 
-def bootstrap_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """Multiplicities [n_boot, n] of the bootstrap resamples ``medmap.analyses.stats.bootstrap_ci`` draws
-    with the same seed (the same generator calls, in the same order)."""
+def half_samples(units: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+    """0/1 weights [n_draws, n] of items: each draw keeps a random half (rounded down) of the units
+    (e.g. concepts; all items of a kept unit are kept), drawn without replacement, seeded."""
+    _, item_unit = np.unique(np.asarray(units), return_inverse=True)
+    k = int(item_unit.max()) + 1 if len(item_unit) else 0
     rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)]) if n_boot else \
-        np.zeros((0, n), dtype=int)
+    keep = np.zeros((n_draws, k), dtype=float)
+    for d in range(n_draws):
+        keep[d, rng.permutation(k)[:k // 2]] = 1.0
+    return keep[:, item_unit]
+
+
+def half_sample_ci(estimate: float, values, n_units: int, level: float = 0.95) -> tuple[float, float]:
+    """Normal interval ``estimate +- z * se`` with the delete-d jackknife standard error (Shao & Wu
+    1989), d = the units left out of each half sample: se^2 = (r / d) * mean((values - mean)^2), r the
+    units kept. Used for the silhouettes, where resampling with replacement fails: a silhouette's
+    nearest-other-class term is a minimum over class means, biased by class size, and a resample's
+    duplicates shrink every class, so bootstrap distributions drift away from the estimate (measured on
+    the drugs set: gap 0.051, item-bootstrap percentile CI 0.117-0.316). Half samples hold no duplicate;
+    the interval is centred on the estimate and its width estimates the sampling spread (scipy has no
+    delete-d jackknife). NaN with fewer than 2 finite values or 2 units."""
+    from scipy.stats import norm
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    r = n_units // 2
+    d = n_units - r
+    if v.size < 2 or r < 1 or not np.isfinite(estimate):
+        return float("nan"), float("nan")
+    se = float(np.sqrt(r / d * np.mean((v - v.mean()) ** 2)))
+    z = float(norm.ppf(0.5 + level / 2))
+    return float(estimate - z * se), float(estimate + z * se)
 
 
 def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:

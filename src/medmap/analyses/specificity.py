@@ -122,9 +122,10 @@ def difference_ci(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int,
 
 def specific_rows(technique: str, domain_units: dict, reference_units: dict, n_boot: int, seed: int) -> list[dict]:
     """Rows ``M@specific`` (metric, layer, value, ci_low, ci_high) for every metric of ``technique`` that
-    both sets have units of and that has a definition."""
+    both sets have units of and that has a definition, in the order of the metric names (the units of a
+    fresh run and of one read back from its cache hold the same metrics in different orders)."""
     rows = []
-    for metric in domain_units:
+    for metric in sorted(domain_units):
         d = definition(technique, metric)
         if d is None or metric not in reference_units:
             continue

@@ -30,6 +30,7 @@ Controls, each evaluated at the finding's layer (score rows ``M@<control>``, see
   finding's P_MAX (17->18 boundary: BOUNDARY_P_MAX = 0.01; non-linear age: the intermediate minimum's R^2
   above its null, NONLINEAR_P_MAX = 0.05, i.e. age is still encoded there, so the dip is a change of
   shape and not a loss of the signal; circularity against its order-shuffled null: CIRCULAR_P_MAX =
+  0.05; drugs gap against the gap of the two labelings' nulls, which keeps their class sizes: GAP_P_MAX =
   0.05). Without a p-value, a P_MAX of 0.05 or more may be judged from M@null95 (value > null95).
 - lexical baseline (rows M@lexical): beaten when the finding's CI lower bound (its value, without a CI)
   lies above the same metric on the lexical baseline representation (17->18 boundary; drugs gap).
@@ -57,6 +58,7 @@ NONLINEAR_P_MAX = 0.05
 CIRCULARITY_THRESHOLD = 0.25
 CIRCULAR_LAYER_FRACTION = 0.25
 CIRCULAR_P_MAX = 0.05
+GAP_P_MAX = 0.05
 MONOTONE_SPEARMAN = 0.8
 """Detail only: layers where the Spearman correlation of stage with distance exceeds this are listed as
 monotone."""
