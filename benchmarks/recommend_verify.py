@@ -37,27 +37,9 @@ import numpy as np
 import torch
 
 STEPS, LR, RANK, ALPHA, K, SEEDS = 8, 2e-3, 8, 16, 4, 5
-N_TRAIN, N_HELDOUT, N_OTHER = 16, 24, 12
+N_TRAIN, N_HELDOUT, N_OTHER, N_GENERAL = 16, 24, 12, 24
 FLOOR = 0.01
 SPLIT_SEED = 0
-
-# Stand-in general-knowledge set (non-medical facts), used only while medmap ships no built-in
-# 'reference' set (the data helper's). Prompt -> reference answer, written for this benchmark.
-STAND_IN_REFERENCE = [
-    ("The capital of France is", " Paris"), ("The capital of Japan is", " Tokyo"),
-    ("The capital of Italy is", " Rome"), ("The capital of Germany is", " Berlin"),
-    ("The capital of Spain is", " Madrid"), ("The capital of Egypt is", " Cairo"),
-    ("Water freezes at zero degrees", " Celsius"), ("A week has seven", " days"),
-    ("One hour has sixty", " minutes"), ("The opposite of hot is", " cold"),
-    ("The opposite of up is", " down"), ("The sun rises in the", " east"),
-    ("Two plus two equals", " four"), ("Ten minus three equals", " seven"),
-    ("A baby cat is called a", " kitten"), ("A baby dog is called a", " puppy"),
-    ("Bees make", " honey"), ("Cows give", " milk"),
-    ("The colour of the clear daytime sky is", " blue"), ("Grass is usually", " green"),
-    ("You write on paper with a", " pen"), ("People sleep in a", " bed"),
-    ("The largest ocean on Earth is the", " Pacific"), ("The planet we live on is called", " Earth"),
-]
-
 
 def split_by_concept(items, seed: int):
     """Items grouped by concept, the groups shuffled with ``seed``: (train, held-out) item lists."""
@@ -89,14 +71,9 @@ def eval_sets(target: str):
     for d in default_domains():
         if d != target:
             sets[d] = [(it.prompt, it.answer) for it in sample(load_builtin(d).answered, N_OTHER, SPLIT_SEED)]
-    try:
-        ref = load_builtin("reference").answered
-        sets["general"] = [(it.prompt, it.answer) for it in sample(ref, len(STAND_IN_REFERENCE), SPLIT_SEED)]
-        note = "general: the built-in 'reference' set"
-    except Exception:  # not shipped yet
-        sets["general"] = list(STAND_IN_REFERENCE)
-        note = "general: a stand-in of 24 facts shipped in this script (no built-in 'reference' set yet)"
-    return sets, note
+    ref = load_builtin("reference").answered
+    sets["general"] = [(it.prompt, it.answer) for it in sample(ref, N_GENERAL, SPLIT_SEED)]
+    return sets, "general: the built-in 'reference' set"
 
 
 def answer_logprob(lm, pairs, grad: bool = False) -> torch.Tensor:
@@ -159,9 +136,8 @@ def main() -> None:
                                                          "script runs; its numbers mean nothing")
     args = ap.parse_args()
     if args.smoke:
-        global STEPS, SEEDS, N_TRAIN, N_HELDOUT, N_OTHER, STAND_IN_REFERENCE
-        STEPS, SEEDS, N_TRAIN, N_HELDOUT, N_OTHER = 2, 2, 8, 8, 4
-        STAND_IN_REFERENCE = STAND_IN_REFERENCE[:8]
+        global STEPS, SEEDS, N_TRAIN, N_HELDOUT, N_OTHER, N_GENERAL
+        STEPS, SEEDS, N_TRAIN, N_HELDOUT, N_OTHER, N_GENERAL = 2, 2, 8, 8, 4, 8
     import medmap
     from medmap.models import load_model
 

@@ -154,10 +154,7 @@ def setup(tmp_path_factory):
     # batches, 6 and 11 capture batches; per-position patching too
     cfg = {"domains": ["age", "symptoms"], "concepts": str(d / "c.jsonl"),
            "analyze": {"capture_batch_size": 8,
-                       "geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10,
-                                    # the lexical baseline of age is not reproducible from one process
-                                    # to the next (open defect, closing note of this stop)
-                                    "lexical": False},
+                       "geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},
                        "causal": {"max_items": 10, "max_pairs": 10, "n_boot": 20, "batch_size": 2,
                                   "saliency_group": 2, "per_position": 1}}}
     (d / "run.yaml").write_text(yaml.safe_dump(cfg))

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from medmap.errors import ConfigError, MedmapError
-from medmap.maps import LayerMap, build_map, compare_maps, load_map
+from medmap.maps import DEPTH_BINS, LayerMap, build_map, compare_maps, load_map
 from medmap.progress import Bars, no_bars, rich_bars
 
 INTERVAL_COLUMNS = ("model", "domain", "technique", "metric", "start", "end", "start_depth", "end_depth")
@@ -137,7 +137,7 @@ class KnowledgeMap:
             write_json(folder / "embeddings" / f"{domain}.json", emb)
         return folder
 
-    def compare(self, *others: "KnowledgeMap", out: str | Path | None = None, bins: int = 20,
+    def compare(self, *others: "KnowledgeMap", out: str | Path | None = None, bins: int = DEPTH_BINS,
                 coverage: str = "span") -> dict:
         """Compare this map with ``others`` on a normalised depth axis (:func:`medmap.maps.compare_maps`:
         ``depth_table``, ``differences`` (Jaccard overlap per domain and technique), ``summary``). With

@@ -58,3 +58,30 @@ def test_progression_circularity():
 def test_collapse_flag_marks_a_dip():
     r = np.array([10, 10, 10, 2, 10, 10, 10.0])
     assert flag_collapse(r, 0.5).tolist() == [0, 0, 0, 1, 0, 0, 0]
+
+
+_UMAP_OF_REPEATED_ROWS = """
+import hashlib, numpy as np
+from medmap.analyses.geometry import GeometryOptions, _umap
+X = np.repeat(np.random.default_rng(0).normal(size=(150, 20)), 3, 0)
+print(hashlib.sha1(_umap(X, 10, GeometryOptions(n_epochs=50)).tobytes()).hexdigest())
+"""
+
+
+def test_umap_of_repeated_rows_is_the_same_in_every_process():
+    """Identical rows (one age's span tokens under three templates, in the lexical baseline) made
+    UMAP's spectral initialisation degenerate: two processes gave two embeddings (measured on these
+    data before the fix). Identical rows now share one point, computed once."""
+    import os
+    import subprocess
+    import sys
+
+    got = {subprocess.run([sys.executable, "-c", _UMAP_OF_REPEATED_ROWS], capture_output=True, text=True,
+                          check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+           for _ in range(2)}
+    assert len(got) == 1
+    rng = np.random.default_rng(1)
+    rows = np.repeat(rng.normal(size=(30, 5)), 2, 0)
+    rows[1::2] += 1e-12 * rng.normal(size=(30, 5))  # the same input a few ulps apart (after a PCA)
+    emb = _umap(rows, 3, GeometryOptions(n_epochs=20))
+    assert np.array_equal(emb[0::2], emb[1::2]) and len(np.unique(emb, axis=0)) == 30

@@ -20,10 +20,7 @@ def setup(tmp_path_factory):
     sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
     (d / "c.jsonl").write_text(to_jsonl(sym))
     cfg = {"domains": ["symptoms"], "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion", "patching"],
-           "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10,
-                                    # the lexical baseline of age is not reproducible from one process
-                                    # to the next (open defect, closing note of this stop)
-                                    "lexical": False},
+           "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},
                        "causal": {"max_items": 8, "max_pairs": 6, "n_boot": 20}}}
     (d / "run.yaml").write_text(yaml.safe_dump(cfg))
     return d

@@ -143,7 +143,39 @@ def umap_backend(requested: str) -> str:
     return "umap-learn"
 
 
+DUPLICATE_RTOL = 1e-6
+"""Rows closer than this times the median distance of the rows to their mean count as one point."""
+
+
+def _distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the distinct rows of X, in order of first occurrence; for every row, the position
+    of its representative among them). Rows within DUPLICATE_RTOL of each other (relative to the data's
+    spread) count as one: identical inputs come out of a PCA, or of a mean over the same tokens in
+    another order, a few ulps apart."""
+    from scipy.spatial.distance import cdist
+
+    scale = float(np.median(np.linalg.norm(X - X.mean(0), axis=1))) if len(X) else 0.0
+    first = (cdist(X, X) <= DUPLICATE_RTOL * (scale or 1.0)).argmax(1)  # first row near each (itself at the latest)
+    while not np.array_equal(first[first], first):  # a chain of near rows: one representative
+        first = first[first]
+    reps = np.unique(first)
+    return reps, np.searchsorted(reps, first)
+
+
 def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
+    """UMAP embedding [items, dims] of X. Items with identical rows (:func:`_distinct_rows`) get one
+    point: UMAP runs on the distinct rows and every item takes its row's point. Identical inputs (e.g.
+    one age's span tokens under several templates, in the lexical baseline) make the spectral
+    initialisation degenerate, and its eigenvectors then differed between processes (same data, seed
+    and threads): the map was not reproducible. Without identical rows (or with fewer than 4 distinct
+    ones, too few for UMAP) nothing changes."""
+    reps, inverse = _distinct_rows(X)
+    if len(reps) == len(X) or len(reps) < 4:
+        return _umap_distinct(X, dims, o)
+    return _umap_distinct(X[reps], dims, o)[inverse]
+
+
+def _umap_distinct(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
     import warnings
 
     n = len(X)

@@ -1,7 +1,7 @@
 """Knowledge maps: from per-layer curves to layer intervals per domain and technique, and comparisons
 of maps across models on a normalised depth axis. Pure pandas/numpy/scipy (no torch)."""
 
-from medmap.maps.compare import compare_maps
+from medmap.maps.compare import DEPTH_BINS, compare_maps, covered_bins
 from medmap.maps.layer_map import (
     PRIMARY_METRICS,
     LayerMap,
@@ -20,7 +20,9 @@ __all__ = [
     "RecommendOptions",
     "Robustness",
     "build_map",
+    "DEPTH_BINS",
     "compare_maps",
+    "covered_bins",
     "fastest_rise",
     "interval_spread",
     "intervals_for",

@@ -27,7 +27,11 @@ from medmap.maps.layer_map import LayerMap
 DEPTH_COLUMNS = ("model", "domain", "technique", "depth_bin", "covered")
 
 
-def _bins_of_interval(start: int, end: int, n: int, bins: int, coverage: str) -> np.ndarray:
+DEPTH_BINS = 20
+"""Default number of depth bins (0.05 wide) of every comparison of maps across models."""
+
+
+def covered_bins(start: int, end: int, n: int, bins: int = DEPTH_BINS, coverage: str = "span") -> np.ndarray:
     """Boolean mask over depth bins covered by layers ``start..end`` of an ``n``-layer model."""
     b = np.arange(bins)
     if coverage == "span":
@@ -53,7 +57,7 @@ def _models(maps: list[LayerMap]) -> dict[str, LayerMap]:
     return owner
 
 
-def compare_maps(maps: list[LayerMap], bins: int = 20, coverage: str = "span") -> dict:
+def compare_maps(maps: list[LayerMap], bins: int = DEPTH_BINS, coverage: str = "span") -> dict:
     """Compare models' maps on a depth axis cut into ``bins`` bins.
 
     Returns a dict with
@@ -91,7 +95,7 @@ def compare_maps(maps: list[LayerMap], bins: int = 20, coverage: str = "span") -
             if iv["model"] != model:
                 continue
             key = (model, iv["domain"], iv["technique"])
-            mask = _bins_of_interval(int(iv["start"]), int(iv["end"]), n, bins, coverage)
+            mask = covered_bins(int(iv["start"]), int(iv["end"]), n, bins, coverage)
             covered[key] = covered.get(key, np.zeros(bins, dtype=bool)) | mask
             spans.append({k: iv[k] for k in ("domain", "technique", "start", "end", "start_depth",
                                                "end_depth")})

@@ -1,7 +1,7 @@
 """Comparing runs of several models: their maps side by side on a normalised depth axis
 (layer / n_layers; layer l spans [l/n, (l+1)/n)), their findings in one table, and for each
 domain × technique the depth ranges of each model and how much they overlap (Jaccard index of
-the 0.05-wide depth bins the intervals cover)."""
+the 0.05-wide depth bins the intervals cover, as :func:`medmap.maps.compare_maps` bins them)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from medmap.maps import DEPTH_BINS, covered_bins
 from medmap.report import _html as H
 from medmap.report.data import ReportError, RunData, fmt, load_run, ordered, ordered_techniques
 from medmap.report.figures import draw_map, technique_handles
@@ -18,7 +19,7 @@ from medmap.report.style import as_frame, new_figure, text
 from medmap.report.render import figure_bytes
 from medmap.store import write_bytes, write_text
 
-BIN = 0.05
+BIN = 1 / DEPTH_BINS
 """Width of the depth bins used to compare intervals across models."""
 
 
@@ -71,14 +72,14 @@ def compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = None)
 
 def depth_bins(run: RunData) -> pd.DataFrame:
     """One row per (domain, technique, bin) covered by an interval of the run (``bin`` = index of
-    the 0.05-wide depth bin), with the interval's layers and depth range."""
+    the 0.05-wide depth bin a layer's depth cell overlaps), with the interval's layers and depth range."""
     n = run.n_layers
     rows = []
     for iv in run.intervals if n else []:
         s, e = int(iv["start"]), int(iv["end"])
         d0, d1 = s / n, (e + 1) / n
-        for b in range(int(np.floor(d0 / BIN + 1e-9)), int(np.ceil(d1 / BIN - 1e-9))):
-            rows.append({"domain": str(iv["domain"]), "technique": str(iv["technique"]), "bin": b,
+        for b in np.flatnonzero(covered_bins(s, e, n)):
+            rows.append({"domain": str(iv["domain"]), "technique": str(iv["technique"]), "bin": int(b),
                          "start": s, "end": e, "d0": d0, "d1": d1})
     return pd.DataFrame(rows, columns=["domain", "technique", "bin", "start", "end", "d0", "d1"])
 
