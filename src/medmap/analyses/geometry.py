@@ -162,20 +162,43 @@ def _distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return reps, np.searchsorted(reps, first)
 
 
+EXACT_BELOW = 4096
+"""umap-learn's own limit for exact neighbours: below it, UMAP starts from all pairwise distances."""
+SCIPY_METRICS = {"manhattan": "cityblock"}
+"""scipy's names of the UMAP metrics that scipy names otherwise."""
+
+
 def _umap(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
-    """UMAP embedding [items, dims] of X. Items with identical rows (:func:`_distinct_rows`) get one
-    point: UMAP runs on the distinct rows and every item takes its row's point. Identical inputs (e.g.
-    one age's span tokens under several templates, in the lexical baseline) make the spectral
-    initialisation degenerate, and its eigenvectors then differed between processes (same data, seed
-    and threads): the map was not reproducible. Without identical rows (or with fewer than 4 distinct
-    ones, too few for UMAP) nothing changes."""
+    """UMAP embedding [items, dims] of X (see :func:`_umaps`)."""
+    return _umaps(X, [dims], o)[0]
+
+
+def _umaps(X: np.ndarray, dims: list[int], o: GeometryOptions) -> list[np.ndarray]:
+    """UMAP embeddings [items, d] of X, one per d in ``dims``, from one distance matrix.
+
+    Items with identical rows (:func:`_distinct_rows`) get one point: UMAP runs on the distinct rows
+    and every item takes its row's point. Identical inputs (e.g. one age's span tokens under several
+    templates, in the lexical baseline) make the spectral initialisation degenerate, and its
+    eigenvectors then differed between processes (same data, seed and threads): the map was not
+    reproducible. Without identical rows (or with fewer than 4 distinct ones, too few for UMAP) all
+    rows are used.
+
+    Below EXACT_BELOW rows, umap-learn computes every pairwise distance itself, one pair per Python call
+    of its numba metric (40% of a 600-item fit); here scipy computes the matrix once, in C, for all the
+    fits, and umap-learn gets it as ``metric='precomputed'`` (the same exact-neighbour path)."""
     reps, inverse = _distinct_rows(X)
-    if len(reps) == len(X) or len(reps) < 4:
-        return _umap_distinct(X, dims, o)
-    return _umap_distinct(X[reps], dims, o)[inverse]
+    rows = X if len(reps) == len(X) or len(reps) < 4 else X[reps]
+    D = None
+    if o.backend != "cuml" and len(rows) < EXACT_BELOW:
+        from scipy.spatial.distance import cdist
+
+        D = cdist(rows, rows, metric=SCIPY_METRICS.get(o.umap_metric, o.umap_metric))
+    out = [_umap_distinct(rows, d, o, D) for d in dims]
+    return out if rows is X else [e[inverse] for e in out]
 
 
-def _umap_distinct(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
+def _umap_distinct(X: np.ndarray, dims: int, o: GeometryOptions, D: np.ndarray | None = None) -> np.ndarray:
+    """One UMAP fit of X; from the distance matrix D of X where it is given (umap-learn only)."""
     import warnings
 
     n = len(X)
@@ -190,8 +213,9 @@ def _umap_distinct(X: np.ndarray, dims: int, o: GeometryOptions) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         red = umap.UMAP(n_components=dims, n_neighbors=max(2, min(o.n_neighbors, n - 1)), min_dist=o.min_dist,
-                        metric=o.umap_metric, n_epochs=o.n_epochs, random_state=o.seed, init=init)
-        return red.fit_transform(X).astype(np.float64)
+                        metric="precomputed" if D is not None else o.umap_metric, n_epochs=o.n_epochs,
+                        random_state=o.seed, init=init)
+        return red.fit_transform(X if D is None else D).astype(np.float64)
 
 
 def _pca(X: np.ndarray, dims: int, seed: int) -> np.ndarray:
@@ -246,8 +270,8 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
     add = _Rows(layer)
     seed = o.seed * 1000 + (layer if layer >= 0 else 999)  # layer -1: the lexical baseline
     Xp = _pca(X, o.pca_dims, o.seed)
-    emb = _umap(Xp, o.metric_dims, o)
-    emb2 = None if plan.lexical else _umap(Xp, 2, o)
+    emb, *emb2 = _umaps(Xp, [o.metric_dims] + ([] if plan.lexical else [2]), o)
+    emb2 = emb2[0] if emb2 else None
     for metric, v in collapse_measures(X, o.collapse_top_k).items():
         add(metric, v)
     D_umap = cdist(emb, emb)
