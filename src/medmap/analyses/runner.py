@@ -36,8 +36,9 @@ from medmap.capture.lexical import lexical_representation
 from medmap.errors import ConfigError
 from medmap.options import Bool, Int, options
 from medmap.progress import no_bars
-from medmap.store import Cache, write_bytes, write_frame, write_json
+from medmap.store import Cache, write_frame, write_json
 from medmap.store.schema import SCORE_COLUMNS
+from medmap.store.units import write_units
 from medmap.techniques import technique as technique_info
 
 CONTROLS = ("random_init",)
@@ -228,20 +229,6 @@ def run_technique(lm, cs, technique: str, options: AnalyzeOptions, cache: Cache,
     return store_entry(lm, cs, cache, folder, parts, df, extra), extra
 
 
-def write_units(path: Path, units: dict, concepts_hash: str) -> None:
-    """The per-unit arrays of one (domain, technique) as ``.npz`` ([units, layers] per metric) with unit
-    ids ``<concept-set hash>:<row>``: the rows follow the seeded sample of the set's items or pairs, so two
-    runs' units match by id exactly when they scored the same set with the same sampling options (what
-    ``compare --diff`` pairs on)."""
-    import io
-
-    rows = max((len(v) for v in units.values()), default=0)
-    buf = io.BytesIO()
-    np.savez(buf, ids=np.array([f"{concepts_hash[:16]}:{i}" for i in range(rows)]),
-             **{k: np.asarray(v, dtype=float) for k, v in units.items()})
-    write_bytes(path, buf.getvalue())
-
-
 def check_controls(controls, where: str = "controls") -> tuple[str, ...]:
     """``controls`` (a list, or a comma-separated string) checked against :data:`CONTROLS`."""
     from medmap.errors import ConfigError
@@ -321,7 +308,7 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             pinfo[cs.domain] = extra["patching"]
         if "units" in extra and parallel.is_main():
             written.add((cs.domain, t))
-            write_units(out / "units" / cs.domain / f"{t}.npz", units_from_json(extra["units"]), cs.hash)
+            write_units(out, cs.domain, t, units_from_json(extra["units"]), cs.hash)
 
     reference, ref_info = reference_for(sets, techniques, options, note)
     frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen, controls)

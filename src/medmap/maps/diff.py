@@ -26,6 +26,7 @@ from medmap.analyses.cka import normalised_gram
 from medmap.errors import MedmapError
 from medmap.maps._common import domain_key, technique_key
 from medmap.maps.layer_map import LayerMap
+from medmap.store.units import read_units
 
 DIFF_COLUMNS = ("domain", "technique", "metric", "layer", "a", "b", "diff", "ci_low", "ci_high", "n_units")
 """``diff.csv``: ``diff = b - a`` of the runs' values; the CI is a paired percentile bootstrap of the mean
@@ -76,24 +77,6 @@ def check_same_depth(a: Side, b: Side) -> int:
                           f"{a.label} has {a.n_layers}, {b.label} has {b.n_layers} (use medmap compare without "
                           "--diff for models of different depths)")
     return a.n_layers
-
-
-def read_units(path: Path | None, domain: str, technique: str) -> dict | None:
-    """The per-unit arrays of ``units/<domain>/<technique>.npz`` (``ids`` and one array per metric), or None."""
-    if path is None:
-        return None
-    f = Path(path) / "units" / domain / f"{technique}.npz"
-    if not f.is_file():
-        return None
-    try:
-        with np.load(f, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise MedmapError(f"{f}: not a per-unit array file ({e})") from e
-    if "ids" not in out:
-        raise MedmapError(f"{f}: no 'ids' array")
-    out["ids"] = np.asarray(out["ids"]).astype(str)
-    return out
 
 
 def paired_ci(d: np.ndarray, n_boot: int, level: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
