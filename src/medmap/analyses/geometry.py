@@ -143,6 +143,8 @@ def umap_backend(requested: str) -> str:
     return "umap-learn"
 
 
+EXACT_BELOW = 4096
+"""umap-learn's own limit for exact neighbours: below it, UMAP starts from all pairwise distances."""
 DUPLICATE_RTOL = 1e-6
 """Rows closer than this times the median distance of the rows to their mean count as one point."""
 
@@ -151,9 +153,16 @@ def _distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(indices of the distinct rows of X, in order of first occurrence; for every row, the position
     of its representative among them). Rows within DUPLICATE_RTOL of each other (relative to the data's
     spread) count as one: identical inputs come out of a PCA, or of a mean over the same tokens in
-    another order, a few ulps apart."""
+    another order, a few ulps apart. From EXACT_BELOW rows on (no full distance matrix), only exactly
+    equal rows count as one."""
     from scipy.spatial.distance import cdist
 
+    if len(X) >= EXACT_BELOW:
+        _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        return first[order], rank[inverse.ravel()]
     scale = float(np.median(np.linalg.norm(X - X.mean(0), axis=1))) if len(X) else 0.0
     first = (cdist(X, X) <= DUPLICATE_RTOL * (scale or 1.0)).argmax(1)  # first row near each (itself at the latest)
     while not np.array_equal(first[first], first):  # a chain of near rows: one representative
@@ -162,8 +171,6 @@ def _distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return reps, np.searchsorted(reps, first)
 
 
-EXACT_BELOW = 4096
-"""umap-learn's own limit for exact neighbours: below it, UMAP starts from all pairwise distances."""
 SCIPY_METRICS = {"manhattan": "cityblock"}
 """scipy's names of the UMAP metrics that scipy names otherwise."""
 
