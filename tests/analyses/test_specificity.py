@@ -50,8 +50,9 @@ def test_definitions_per_technique():
     np.testing.assert_allclose(share, [[0.25, 0.25, 0.5]] * 2)  # twice the gradient, same shares
     les = {"accuracy": np.array([[0.0, 1.0]]), "accuracy_intact": np.array([[1.0, 1.0]])}
     np.testing.assert_allclose(definition("lesion", "accuracy")[0](les, "accuracy"), [[-1.0, 0.0]])
-    lens = {"lens_logprob": np.array([[-9.0, -5.0, -1.0]])}
-    np.testing.assert_allclose(definition("lens", "lens_logprob")[0](lens, "lens_logprob"), [[-8.0, -4.0, 0.0]])
+    lens = {"lens_logprob": np.array([[-9.0, -5.0, -1.0], [-9.0, -9.2, -8.5]])}  # the second rises < 1 nat
+    np.testing.assert_allclose(definition("lens", "lens_logprob")[0](lens, "lens_logprob"),
+                               [[0.0, 0.5, 1.0], [np.nan] * 3])
     drop = {"logprob_drop": np.array([[4.0, 2.0], [1.0, 1.0]]), "answer_tokens": np.array([[2.0], [1.0]])}
     np.testing.assert_allclose(definition("lesion", "logprob_drop")[0](drop, "logprob_drop"), [[2.0, 1.0], [1.0, 1.0]])
     assert definition("lesion", "accuracy_intact") is None and definition("geometry", "x") is None
@@ -65,6 +66,28 @@ def test_saliency_of_a_domain_with_larger_gradients_everywhere_is_not_specific()
     rows = specific_rows("saliency", dom, ref, 200, 0)
     assert [r["metric"] for r in rows] == ["mean_abs.both@specific"] * L
     assert all(abs(r["value"]) < 1e-12 and r["ci_low"] <= 0 <= r["ci_high"] for r in rows)
+
+
+def test_lens_of_harder_answers_rising_alike_is_not_specific_and_an_earlier_rise_is():
+    """Planted: every answer's log-probability rises along the same curve over the layers, from the same
+    start (the lens of an early layer says nothing yet); a domain of harder answers ends lower. It is not
+    read earlier: its specific curve is 0 everywhere (the first definition, x(l) - x(last), put it 5-9
+    nats "above" general knowledge at the first layers). A domain whose rise comes earlier is."""
+    rng = np.random.default_rng(5)
+    layers = np.arange(L)
+
+    def trajectories(end, shift=0.0, n=30):
+        s = 1 / (1 + np.exp(-(layers - L / 2 + shift)))
+        s = (s - s[0]) / (s[-1] - s[0])
+        return -11.0 + (end[:, None] + 11.0) * s[None, :] + rng.normal(scale=0.01, size=(n, L))
+
+    ref = {"lens_logprob": trajectories(rng.uniform(-1.0, -0.2, 30))}
+    hard = {"lens_logprob": trajectories(rng.uniform(-6.0, -4.0, 30))}
+    rows = specific_rows("lens", hard, ref, 200, 0)
+    assert all(abs(r["value"]) < 0.02 for r in rows) and all(r["ci_low"] <= 0.02 for r in rows)
+    early = {"lens_logprob": trajectories(rng.uniform(-1.0, -0.2, 30), shift=2.0)}
+    mid = specific_rows("lens", early, ref, 200, 0)[L // 2]
+    assert mid["ci_low"] > 0.2
 
 
 def test_specific_rows_do_not_depend_on_the_order_of_the_units():
@@ -174,6 +197,9 @@ def test_a_domain_identical_to_the_reference_is_not_specific(tiny_llama, tmp_pat
     assert set(spec.domain) == {"twin", "other"}
     assert {"mean_abs.both@specific", "logprob_drop@specific", "kl@specific", "accuracy@specific",
             "lens_logprob@specific"} <= set(spec.metric)
+    undefined = spec.value.isna()  # the lens of items whose answer does not rise by 1 nat (random weights)
+    assert set(spec[undefined].metric) <= {"lens_logprob@specific"}
+    spec = spec[~undefined]
     assert (spec.value.abs() < 1e-9).all()
     assert ((spec.ci_low <= 1e-12) & (spec.ci_high >= -1e-12)).all()
     km = build_map(scores)

@@ -24,9 +24,13 @@ both sets. ``x`` is fixed per technique and metric (:data:`DEFINITIONS`):
 - saliency (attention, MLP, both): the group's share of its gradient at the layer (its per-layer value
   divided by its sum over layers). Raw gradient magnitudes scale with the loss, i.e. with how unlikely
   the answers are, at every layer alike; the share compares *where* the gradient goes.
-- lens ``lens_logprob``: the item's log-probability at the layer minus at the last layer (how far the
-  answer still is from what the model finally says), so that answers the model finds harder are not
-  "less readable" at every layer for that reason; positive = readable earlier than general knowledge.
+- lens ``lens_logprob``: the share of the item's rise (log-probability at the last layer minus at layer
+  0) that the log-probability has reached at the layer, (x(l) - x(0)) / (x(L-1) - x(0)); positive =
+  readable earlier than general knowledge, each answer measured against where it ends. Items whose rise
+  is below LENS_MIN_RISE (1 nat) are left out (no rise to share). The first definition, x(l) - x(L-1),
+  made every domain with harder answers "readable earlier" at the first layers, where the lens says
+  nothing yet: x(0) is about the same for every answer, so x(0) - x(L-1) grows with the difficulty
+  (measured on smollm2-135m: dosage "specific" at L0-2 with +12 nats).
 
 The reference set is run once per run (and cached like any domain) and reused for every domain; its
 own rows appear in ``scores.csv`` under domain ``reference`` and it is not a lane of the map."""
@@ -64,9 +68,16 @@ def _accuracy_change(units: dict, metric: str) -> np.ndarray:
     return units["accuracy"] - units["accuracy_intact"]
 
 
-def _to_last_layer(units: dict, metric: str) -> np.ndarray:
+LENS_MIN_RISE = 1.0
+"""Nats: an item whose lens log-probability rises less than this from layer 0 to the last layer has no
+rise to share out and is left out of the lens's specific curve."""
+
+
+def _rise_reached(units: dict, metric: str) -> np.ndarray:
     x = units[metric]
-    return x - x[:, -1:]
+    rise = x[:, -1:] - x[:, :1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rise >= LENS_MIN_RISE, (x - x[:, :1]) / np.where(rise > 0, rise, 1.0), np.nan)
 
 
 DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str], np.ndarray], str]] = {
@@ -81,8 +92,10 @@ DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str], np.ndarray], str]
     ("patching", "recovery"): (_itself, "per used pair: recovery P; domain mean minus reference mean"),
     ("saliency", "*"): (_share, "per group: the layer's share of the group's saliency summed over layers; "
                                 "domain mean minus reference mean"),
-    ("lens", "lens_logprob"): (_to_last_layer, "per item: first-token log-probability under the lens at the "
-                                               "layer minus at the last layer; domain mean minus reference mean"),
+    ("lens", "lens_logprob"): (_rise_reached, "per item: share of the rise of the first-token log-probability "
+                                              "under the lens (last layer minus layer 0) reached at the layer "
+                                              f"(items rising less than {LENS_MIN_RISE:g} nat left out); "
+                                              "domain mean minus reference mean"),
 }
 
 
