@@ -36,3 +36,15 @@ class NumericalError(MedmapError, FloatingPointError):
 
 class RunFolderError(MedmapError):
     """A run folder cannot be used: not a medmap folder, not writable, in use by another medmap, ..."""
+
+
+PLOT_MODULES = ("matplotlib", "plotly")
+"""What the ``plot`` extra installs."""
+
+
+def plot_skipped(what: str, e: ImportError) -> str:
+    """The one-line note of figures or a report skipped for ``e``: names the ``plot`` extra only when
+    what is missing is one of its modules (any other ImportError is a defect to report as it is)."""
+    missing = (getattr(e, "name", None) or "").split(".")[0]
+    hint = " (install medmap[plot])" if missing in PLOT_MODULES else ""
+    return f"{what} skipped: {e}{hint}"

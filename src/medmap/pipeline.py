@@ -16,6 +16,7 @@ import json
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from medmap.errors import plot_skipped
 from medmap.config import RunConfig, config_from_dict, load_config
 
 __all__ = ["RunConfig", "analyze", "capture", "check_context", "compare", "config_from_dict", "default_run_dir",
@@ -281,7 +282,7 @@ def _finish(cfg: RunConfig, out: Path, scores, lm, timings: dict, t0: float, not
 
         build_report(out)  # draws every figure once, saves it under figures/ and embeds it
     except ImportError as e:
-        note(f"report skipped: {e} (install medmap[plot])")
+        note(plot_skipped("report", e))
     timings["report"] = time.time() - t
     timings["total"] = time.time() - t0
     write_json(out / "timings.json", timings)

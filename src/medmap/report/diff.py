@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medmap.errors import plot_skipped
 from medmap.report.data import ordered, ordered_techniques
 from medmap.report.render import figure_bytes
 from medmap.report.style import new_figure, technique_style, text
@@ -141,7 +142,7 @@ def write_diff(result: dict, out: str | Path, lanes: pd.DataFrame | None = None)
         if len(result["cka"]):
             figs.append(("cka", cka_figure(result)))
     except ImportError as e:
-        result["notes"].append(f"figures skipped: {e} (install medmap[plot])")
+        result["notes"].append(plot_skipped("figures", e))
         return files
     for name, fig in figs:
         for fmt in ("png", "svg"):
