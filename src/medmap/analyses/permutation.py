@@ -7,8 +7,9 @@ each against its scikit-learn / scipy oracle). Hand-written where scikit-learn h
 equivalent: ``silhouette_score`` scores one labeling per call (200 calls per metric and layer would
 cost more than the UMAP itself), while here all labelings share one distance matrix product.
 
-Also here: drawing the relabelings (:func:`permute`: within strata, by units) and the two summaries of
-a null (:func:`null95`, :func:`p_value`)."""
+Also here: drawing the relabelings (:func:`permute`: within strata, by units), the two summaries of a
+null (:func:`null95`, :func:`p_value`), and the half samples of concepts that the silhouettes' CIs use
+(:func:`half_samples`, :func:`half_sample_ci`)."""
 
 from __future__ import annotations
 
