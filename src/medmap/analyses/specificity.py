@@ -30,7 +30,12 @@ both sets. ``x`` is fixed per technique and metric (:data:`DEFINITIONS`):
   is below LENS_MIN_RISE (1 nat) are left out (no rise to share). The first definition, x(l) - x(L-1),
   made every domain with harder answers "readable earlier" at the first layers, where the lens says
   nothing yet: x(0) is about the same for every answer, so x(0) - x(L-1) grows with the difficulty
-  (measured on smollm2-135m: dosage "specific" at L0-2 with +12 nats).
+  (measured on smollm2-135m: dosage "specific" at L0-2 with +12 nats). Known limit of this one: it
+  hangs on layer 0. Where the lens at layer 0 is far below any later layer (gemma3-270m: -70 to -130
+  nats), most of each rise is the step to layer 1, and the shares at the first layers say how low layer
+  0 was: do not read gemma's early lens lanes. A definition free of both anchors (e.g. domain and
+  reference items matched on their last-layer log-probability) is open work; an absolute criterion
+  ("within 1 nat of the last layer") fails the planted case of harder answers on the same curve.
 
 The reference set is run once per run (and cached like any domain) and reused for every domain; its
 own rows appear in ``scores.csv`` under domain ``reference`` and it is not a lane of the map."""
