@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 from sklearn.manifold import trustworthiness
 
-from medmap.analyses.geometry import GeometryOptions, _umaps
+from medmap.analyses.embedding import umap_embeddings
+from medmap.analyses.geometry import GeometryOptions
 
 
 def plain(X: np.ndarray, dims: list[int], o: GeometryOptions) -> list[np.ndarray]:
@@ -37,7 +38,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     total_new = total_old = 0.0
     plain(rng.normal(size=(50, 10)), [2], o)  # numba compilation outside the timings
-    _umaps(rng.normal(size=(50, 10)), [2], o)
+    umap_embeddings(rng.normal(size=(50, 10)), [2], o)
     for n in (int(s) for s in args.sizes.split(",")):
         X = rng.normal(size=(n, 50)) + np.repeat(rng.normal(size=(n // 10 + 1, 50)) * 2, 10, 0)[:n]
         t_old = t_new = 0.0
@@ -46,7 +47,7 @@ def main() -> None:
             old = plain(X, [o.metric_dims, 2], o)
             t_old += time.perf_counter() - t
             t = time.perf_counter()
-            new = _umaps(X, [o.metric_dims, 2], o)
+            new = umap_embeddings(X, [o.metric_dims, 2], o)
             t_new += time.perf_counter() - t
         tw = [trustworthiness(X, e[0], n_neighbors=10) for e in (old, new)]
         print(f"{n} items: umap-learn {t_old / args.repeats:.2f} s, medmap {t_new / args.repeats:.2f} s; "

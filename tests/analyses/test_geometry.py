@@ -5,7 +5,8 @@ from sklearn.metrics import r2_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_predict
 
 from medmap.analyses import geometry_metrics as gm
-from medmap.analyses.geometry import GeometryOptions, _umap, flag_collapse
+from medmap.analyses.embedding import umap_embedding
+from medmap.analyses.geometry import GeometryOptions, flag_collapse
 
 
 def _blobs(seed=0, n=60, d=20, k=3):
@@ -25,7 +26,7 @@ def test_silhouette_and_r2_agree_with_sklearn():
 
 def test_umap_embedding_is_trustworthy():
     X, y = _blobs(n=90)
-    emb = _umap(X, 2, GeometryOptions(n_epochs=100))
+    emb = umap_embedding(X, 2, GeometryOptions(n_epochs=100))
     assert trustworthiness(X, emb, n_neighbors=5) > 0.8
     assert gm.silhouette(emb, y) > 0.3
 
@@ -62,9 +63,10 @@ def test_collapse_flag_marks_a_dip():
 
 _UMAP_OF_REPEATED_ROWS = """
 import hashlib, numpy as np
-from medmap.analyses.geometry import GeometryOptions, _umap
+from medmap.analyses.embedding import umap_embedding
+from medmap.analyses.geometry import GeometryOptions
 X = np.repeat(np.random.default_rng(0).normal(size=(150, 20)), 3, 0)
-print(hashlib.sha1(_umap(X, 10, GeometryOptions(n_epochs=50)).tobytes()).hexdigest())
+print(hashlib.sha1(umap_embedding(X, 10, GeometryOptions(n_epochs=50)).tobytes()).hexdigest())
 """
 
 
@@ -83,5 +85,5 @@ def test_umap_of_repeated_rows_is_the_same_in_every_process():
     rng = np.random.default_rng(1)
     rows = np.repeat(rng.normal(size=(30, 5)), 2, 0)
     rows[1::2] += 1e-12 * rng.normal(size=(30, 5))  # the same input a few ulps apart (after a PCA)
-    emb = _umap(rows, 3, GeometryOptions(n_epochs=20))
+    emb = umap_embedding(rows, 3, GeometryOptions(n_epochs=20))
     assert np.array_equal(emb[0::2], emb[1::2]) and len(np.unique(emb, axis=0)) == 30

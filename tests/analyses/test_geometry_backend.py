@@ -8,25 +8,26 @@ import types
 import numpy as np
 import pytest
 
+from medmap.analyses import embedding as E
 from medmap.analyses import geometry as G
 from medmap.concepts import load_builtin
 from medmap.errors import ConfigError
 
 
 def test_selection_logic(monkeypatch):
-    assert G.umap_backend("umap-learn") == "umap-learn"
-    monkeypatch.setattr(G, "cuml_available", lambda: False)
-    assert G.umap_backend("auto") == "umap-learn"
+    assert E.umap_backend("umap-learn") == "umap-learn"
+    monkeypatch.setattr(E, "cuml_available", lambda: False)
+    assert E.umap_backend("auto") == "umap-learn"
     with pytest.raises(ConfigError, match="backend 'cuml' was asked for, but RAPIDS cuML cannot be imported"):
-        G.umap_backend("cuml")
-    monkeypatch.setattr(G, "cuml_available", lambda: True)
-    assert G.umap_backend("auto") == "cuml" and G.umap_backend("cuml") == "cuml"
+        E.umap_backend("cuml")
+    monkeypatch.setattr(E, "cuml_available", lambda: True)
+    assert E.umap_backend("auto") == "cuml" and E.umap_backend("cuml") == "cuml"
     with pytest.raises(ConfigError, match="geometry: backend: must be one of 'umap-learn', 'cuml' or 'auto'"):
         G.GeometryOptions(backend="tsne")
 
 
 def test_cuml_asked_for_on_a_machine_without_it_is_a_clear_error():
-    if G.cuml_available():
+    if E.cuml_available():
         pytest.skip("cuML is installed here")
     cs = load_builtin("symptoms")
     acts = np.zeros((len(cs), 3, 8), dtype=np.float32)
