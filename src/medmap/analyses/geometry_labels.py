@@ -11,7 +11,7 @@ import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
-from medmap.analyses.stats import bootstrap_ci
+from medmap.analyses.stats import bootstrap_ci, percentile_ci
 
 
 def _rowmax(S: np.ndarray) -> np.ndarray:
@@ -78,14 +78,14 @@ def ordinal_metrics(add, lab, labels, X, o, seed: int, P) -> None:
         obs.append((rho, circ)), boots.append(boot), nulls.append(null)
         if lab.within:
             for j, metric in enumerate(("spearman", "circularity")):
-                add(f"{metric}.{name}.{group}", (rho, circ)[j], *(pm.percentile_ci(boot[j]) if boot else (np.nan, np.nan)),
+                add(f"{metric}.{name}.{group}", (rho, circ)[j], *(percentile_ci(boot[j]) if boot else (np.nan, np.nan)),
                     null=None if null is None else null[j])
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # mean of groups that are all NaN
         for j, metric in enumerate(("spearman", "circularity")):
             per_group = np.asarray([v[j] for v in obs])
             if all(b is not None for b in boots):
-                ci = pm.percentile_ci(np.nanmean([b[j] for b in boots], axis=0))
+                ci = percentile_ci(np.nanmean([b[j] for b in boots], axis=0))
             else:  # one item per stage somewhere: the groups are resampled instead
                 ci = bootstrap_ci(lambda idx: float(np.nanmean(per_group[idx])), len(per_group), o.n_boot, seed + 4)
             add(f"{metric}.{name}", np.nanmean(per_group), *ci,

@@ -143,16 +143,6 @@ def half_sample_ci(estimate: float, values, n_units: int, level: float = 0.95) -
     return float(estimate - z * se), float(estimate + z * se)
 
 
-def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the finite values (NaN with fewer than 2), as ``bootstrap_ci`` forms it."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return float("nan"), float("nan")
-    a = (1 - level) / 2
-    return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
-
-
 def knn_many(neighbours: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """Leave-one-out k-NN label accuracy for every row of codes Y [P, n], given each item's neighbours
     [n, k+1] (itself first, as ``NearestNeighbors.kneighbors`` returns them); ties go to the smallest

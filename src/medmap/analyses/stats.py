@@ -17,15 +17,17 @@ def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed:
     if n < 2 or n_boot < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        v = stat(rng.integers(0, n, n))
-        if np.isfinite(v):
-            vals.append(v)
-    if len(vals) < 2:
+    return percentile_ci([stat(rng.integers(0, n, n)) for _ in range(n_boot)], level)
+
+
+def percentile_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite values of a bootstrap distribution (NaN with fewer than 2)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
         return float("nan"), float("nan")
     a = (1 - level) / 2
-    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+    return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
 def mean_ci(x: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
