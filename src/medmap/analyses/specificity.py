@@ -120,8 +120,10 @@ def difference_ci(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int,
                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column (layer): mean of ``a`` [na, L] minus mean of ``b`` [nb, L] (NaNs ignored), with a
     percentile-bootstrap CI resampling the rows of ``a`` and of ``b`` independently. The CI is NaN with
-    fewer than 2 rows on either side or ``n_boot`` < 2. Vectorised over layers and resamples (numpy;
-    scipy.stats.bootstrap resamples one statistic at a time and would take one call per layer)."""
+    fewer than 2 rows on either side or ``n_boot`` < 2. Vectorised over layers and resamples (numpy).
+    scipy.stats.bootstrap could do the same (two samples, ``paired=False``, a vectorised statistic over
+    layers, as :func:`medmap.maps.diff.paired_ci` uses it); it draws other resamples, so moving to it
+    changes every ``@specific`` CI and waits for the next RESULTS_VERSION change."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as intended
