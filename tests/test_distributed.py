@@ -61,7 +61,6 @@ def test_lesion_layers_split_over_ranks_give_the_same_numbers(tiny_llama, monkey
     """With batches that do not divide over the ranks, each batch's layers are split into blocks; the
     reassembled sweep equals the single-process sweep exactly."""
     from medmap.analyses import causal
-    from medmap.capture.lesion import lesion_sweep
 
     prompts = ["The first-line drug for type 2 diabetes is", "Chest pain points to the", "A 17-year-old is",
                "Wheezing suggests", "Insulin lowers blood"]
@@ -69,7 +68,7 @@ def test_lesion_layers_split_over_ranks_give_the_same_numbers(tiny_llama, monkey
     units = causal.lesion_units(len(prompts), 2, tiny_llama.n_layers, world=2)
     assert len(units) == 6 and {tuple(u[2]) for u in units} == {(0, 1), (2, 3)}
     assert causal.lesion_units(4, 2, tiny_llama.n_layers, world=2) == [(0, 2, [0, 1, 2, 3]), (2, 4, [0, 1, 2, 3])]
-    ref = lesion_sweep(tiny_llama, prompts, answers, batch_size=2)
+    ref = causal.lesion_scores(tiny_llama, prompts, answers, 2)
     monkeypatch.setattr(parallel, "world_size", lambda: 2)
     steps = []
     got = causal.lesion_scores(tiny_llama, prompts, answers, 2, steps.append)

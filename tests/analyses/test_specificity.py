@@ -46,15 +46,19 @@ def test_bootstrap_resamples_both_sets():
 
 def test_definitions_per_technique():
     sal = {"mean_abs.both": np.array([[1.0, 1.0, 2.0], [2.0, 2.0, 4.0]])}
-    share = definition("saliency", "mean_abs.both")[0](sal, "mean_abs.both")
+    share = definition("saliency", "mean_abs.both")[0](sal, "mean_abs.both", sal)
     np.testing.assert_allclose(share, [[0.25, 0.25, 0.5]] * 2)  # twice the gradient, same shares
     les = {"accuracy": np.array([[0.0, 1.0]]), "accuracy_intact": np.array([[1.0, 1.0]])}
-    np.testing.assert_allclose(definition("lesion", "accuracy")[0](les, "accuracy"), [[-1.0, 0.0]])
+    np.testing.assert_allclose(definition("lesion", "accuracy")[0](les, "accuracy", les), [[-1.0, 0.0]])
     lens = {"lens_logprob": np.array([[-9.0, -5.0, -1.0], [-9.0, -9.2, -8.5]])}  # the second rises < 1 nat
-    np.testing.assert_allclose(definition("lens", "lens_logprob")[0](lens, "lens_logprob"),
+    np.testing.assert_allclose(definition("lens", "lens_logprob")[0](lens, "lens_logprob", lens),
                                [[0.0, 0.5, 1.0], [np.nan] * 3])
+    # the anchor: the first layer where the reference's median beats a uniform guess (-log V)
+    ref = {"lens_logprob": np.array([[-90.0, -9.0, -5.0, -1.0]] * 3), "uniform_logprob": np.full((3, 1), -10.8)}
+    np.testing.assert_allclose(definition("lens", "lens_logprob")[0](ref, "lens_logprob", ref),
+                               [[np.nan, 0.0, 0.5, 1.0]] * 3)
     drop = {"logprob_drop": np.array([[4.0, 2.0], [1.0, 1.0]]), "answer_tokens": np.array([[2.0], [1.0]])}
-    np.testing.assert_allclose(definition("lesion", "logprob_drop")[0](drop, "logprob_drop"), [[2.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(definition("lesion", "logprob_drop")[0](drop, "logprob_drop", drop), [[2.0, 1.0], [1.0, 1.0]])
     assert definition("lesion", "accuracy_intact") is None and definition("geometry", "x") is None
 
 
@@ -88,6 +92,31 @@ def test_lens_of_harder_answers_rising_alike_is_not_specific_and_an_earlier_rise
     early = {"lens_logprob": trajectories(rng.uniform(-1.0, -0.2, 30), shift=2.0)}
     mid = specific_rows("lens", early, ref, 200, 0)[L // 2]
     assert mid["ci_low"] > 0.2
+
+
+def test_lens_anchor_below_a_uniform_guess_does_not_make_a_domain_specific():
+    """Planted (gemma3-270m's lens): layer 0 is 70-130 nats below every later layer and below a uniform
+    guess, lower for the domain than for the reference; from layer 1 on both rise alike. Anchored at
+    layer 0 the domain looked "read earlier" (its layer-1 share is larger); anchored where the lens
+    first beats a uniform guess (layer 1) it is not, and layer 0 gets no value."""
+    rng = np.random.default_rng(6)
+    layers = np.arange(L)
+    s = 1 / (1 + np.exp(-(layers - L / 2)))
+    s = (s - s[1]) / (s[-1] - s[1])
+
+    def anchored(layer0, n=30):
+        end = rng.uniform(-4.0, -0.2, n)
+        x = -11.0 + (end[:, None] + 11.0) * s[None, :] + rng.normal(scale=0.01, size=(n, L))
+        x[:, 0] = layer0 + rng.normal(scale=5.0, size=n)
+        return {"lens_logprob": x, "uniform_logprob": np.full((n, 1), -12.5)}
+
+    ref, dom = anchored(-70.0), anchored(-130.0)
+    notes: dict = {}
+    rows = specific_rows("lens", dom, ref, 200, 0, notes=notes)
+    assert notes == {"lens_logprob anchor_layer": 1} and np.isnan(rows[0]["value"])
+    assert all(abs(r["value"]) < 0.02 and r["ci_low"] <= 0.02 for r in rows[1:])
+    at_zero = specific_rows("lens", {"lens_logprob": dom["lens_logprob"]}, {"lens_logprob": ref["lens_logprob"]}, 200, 0)
+    assert at_zero[1]["ci_low"] > 0.05  # without the floor (anchor at layer 0): the artefact
 
 
 def test_specific_rows_do_not_depend_on_the_order_of_the_units():
@@ -208,6 +237,8 @@ def test_a_domain_identical_to_the_reference_is_not_specific(tiny_llama, tmp_pat
     assert not km.intervals
     doc = json.loads((tmp_path / "specificity.json").read_text())
     assert doc["reference"]["status"] == "ran" and doc["reference"]["n_items"] == len(FACTS)
+    anchors = {(n["domain"], n["what"]) for n in doc["notes"]}  # the lens's anchor layer, said per domain
+    assert anchors == {("twin", "lens_logprob anchor_layer"), ("other", "lens_logprob anchor_layer")}
 
 
 def test_lesion_specificity_is_per_answer_token(tiny_llama):

@@ -41,3 +41,18 @@ def test_forced_scores_equal_full_teacher_forcing(tiny):
     torch.testing.assert_close(got["logprob"], ref["logprob"], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(got["next_logprobs"], ref["next_logprobs"], atol=1e-4, rtol=1e-4)
     assert torch.equal(got["correct"], ref["correct"])
+
+
+def test_lesion_scores_in_length_order_are_each_items_own(tiny_llama):
+    """``lesion_scores`` batches the items by length and gives the scores back in the items' order: each
+    item's scores equal the plain one-forward-per-layer oracle run on that item alone."""
+    from medmap.analyses.causal import lesion_scores
+
+    prompts = PROMPTS + ["Wheezing in a child who coughs at night suggests", "Insulin lowers blood"]
+    answers = ANSWERS + [" asthma", " glucose levels in the body"]
+    got = lesion_scores(tiny_llama, prompts, answers, 2)
+    for i, (p, a) in enumerate(zip(prompts, answers)):
+        ref = lesion_reference(tiny_llama, [p], [a])
+        torch.testing.assert_close(got["logprob"][i], ref["logprob"][0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got["kl"][i], ref["kl"][0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got["base_logprob"][i], ref["base_logprob"][0], atol=1e-4, rtol=1e-4)

@@ -44,9 +44,9 @@ TEMPLATES = {
         "t1": "On a worksheet about units, the number of {small} in one {big} is written as",
     },
     "object": {
-        "neutral": "At home, a person picks up the {x}.",
+        "neutral": "At home, a person looks at the {x}.",
         "neutral2": "Object: the {x}.",
-        "t0": "At home, a person picks up the {x}. This object is mainly used for",
+        "t0": "At home, a person looks at the {x}. This object is mainly used for",
         "t1": "A child asks about the {x}. This household object is used for",
     },
     "arithmetic": {
@@ -82,7 +82,8 @@ FACTS = {
         ("Cuba", "Havana"), ("China", "Beijing"), ("Canada", "Ottawa"), ("Hungary", "Budapest"),
         ("Finland", "Helsinki"), ("Denmark", "Copenhagen"), ("Belgium", "Brussels"),
     )],
-    "unit": [("%s in a %s" % (small, big), {"small": small, "big": big}, " " + a) for small, big, a in (
+    "unit": [("%s in %s %s" % (small, "an" if big[0] in "aeiou" or big == "hour" else "a", big),
+              {"small": small, "big": big}, " " + a) for small, big, a in (
         ("seconds", "minute", "sixty"), ("minutes", "hour", "sixty"), ("hours", "day", "twenty-four"),
         ("days", "week", "seven"), ("months", "year", "twelve"), ("weeks", "year", "fifty-two"),
         ("centimeters", "meter", "one hundred"), ("millimeters", "centimeter", "ten"),
@@ -138,7 +139,7 @@ PAIRS = {
         ("pints in a quart", "days in a fortnight"), ("centimeters in a meter", "months in a year"),
         ("meters in a kilometer", "days in a week"), ("grams in a kilogram", "millimeters in a centimeter"),
         ("years in a century", "feet in a yard"), ("seconds in a minute", "weeks in a year"),
-        ("minutes in a hour", "ounces in a pound"), ("months in a year", "minutes in a hour"),
+        ("minutes in an hour", "ounces in a pound"), ("months in a year", "minutes in an hour"),
         ("millimeters in a centimeter", "inches in a foot"), ("inches in a foot", "seconds in a minute"),
         ("years in a decade", "hours in a day"), ("hours in a day", "seconds in a minute"),
         ("days in a week", "hours in a day"), ("weeks in a year", "years in a decade"),

@@ -58,7 +58,7 @@ CLASSES = {
     "VEGF inhibitor": (" VEGF inhibitors", ("mab", "cept")),
     "tyrosine kinase inhibitor": (" tyrosine kinase inhibitors", ("tinib",)),
     "JAK inhibitor": (" JAK inhibitors", ("citinib", "tinib")),
-    "nucleoside analogue": (" nucleoside analogues", ("ciclovir", "vudine", "citabine", "arabine")),
+    "nucleoside analogue": (" nucleoside analogues", ("ciclovir", "vudine", "citabine", "arabine", "cavir")),
     "antifolate": (" folate antagonists", ("trexed", "trexate", "prim")),
     "microtubule inhibitor": (" microtubule inhibitors", ("taxel", "vin-", "bendazole")),
     "beta-lactam antibiotic": (" beta-lactam antibiotics", ("cillin", "cef-", "penem")),

@@ -19,6 +19,7 @@ from medmap.capture.lesion import lesion_sweep
 from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
 from medmap.capture.saliency import STATS, finish, layer_gradient_sums
+from medmap.capture.scoring import forced_lengths
 from medmap.errors import NumericalError
 from medmap.options import MAX_SEED, Float, Int, options
 
@@ -135,6 +136,12 @@ def _cat(parts: list[dict[str, torch.Tensor]], dim: int = 0) -> dict[str, torch.
 def lesion_scores(lm, prompts: list[str], answers: list[str], batch_size: int, on_step=None) -> dict[str, torch.Tensor]:
     """``lesion_sweep`` with its (batch, layers) cells split over the ranks: ``logprob``, ``correct``,
     ``kl`` [items, n_layers] and the intact ``base_logprob``, ``base_correct`` [items]."""
+    # batches of items of about the same length: a batch runs at its longest item's length (age: 44
+    # positions on average, 64 in a batch of the items in their own order); the scores go back to the
+    # items' order, and an item's scores do not depend on its batch (the oracle tests compare them)
+    order = np.argsort(forced_lengths(lm.tokenizer, prompts, answers), kind="stable")
+    prompts, answers = [prompts[i] for i in order], [answers[i] for i in order]
+    back = torch.from_numpy(np.argsort(order))
     units = lesion_units(len(prompts), batch_size, lm.n_layers, parallel.world_size())
 
     def one(u):
@@ -151,7 +158,7 @@ def lesion_scores(lm, prompts: list[str], answers: list[str], batch_size: int, o
     out = {k: torch.cat([torch.cat([p[k] for p in ps], 1) for ps in by_batch.values()])
            for k in ("logprob", "correct", "kl")}
     out.update({k: torch.cat([ps[0][k] for ps in by_batch.values()]) for k in ("base_logprob", "base_correct")})
-    return out
+    return {k: v[back] for k, v in out.items()}
 
 
 def pair_scores(lm, pairs: list[Pair], o: CausalOptions, layers=None, on_step=None,

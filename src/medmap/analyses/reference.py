@@ -4,9 +4,10 @@ reference (definitions in :mod:`medmap.analyses.specificity`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from medmap.analyses.specificity import REFERENCE_DOMAIN, specific_rows
+from medmap.analyses.specificity import REFERENCE_DOMAIN, UNIFORM, specific_rows
 from medmap.analyses.stats import frame
 from medmap.store import as_written
 from medmap.techniques import technique as technique_info
@@ -41,19 +42,26 @@ def reference_for(sets, techniques, options, note=None):
 
 
 def with_lengths(lm, cs, technique: str, units: dict, options) -> dict:
-    """``units`` plus, for lesioning, the answers' token counts (``answer_tokens``, [items, 1]; tokenising
-    the sampled answers again is cheap and keeps cached entries valid)."""
+    """``units`` plus what the specificity definitions need beside the cached arrays: for lesioning, the
+    answers' token counts (``answer_tokens``, [items, 1]; tokenising the sampled answers again is cheap
+    and keeps cached entries valid); for the lens, the log-probability of a uniform guess over the
+    vocabulary (``uniform_logprob``, -log V, [items, 1])."""
     if technique == "lesion":
         from medmap.analyses.causal import answer_lengths
 
         units = dict(units, answer_tokens=answer_lengths(lm, cs, options.causal))
+    if technique == "lens" and "lens_logprob" in units:
+        vocab = lm.arch.unembed.weight.shape[0]
+        units = dict(units, **{UNIFORM: np.full((len(units["lens_logprob"]), 1), -np.log(vocab))})
     return units
 
 
-def specificity_frames(lm, units: dict, options) -> tuple[list[pd.DataFrame], list[dict]]:
+def specificity_frames(lm, units: dict, options) -> tuple[list[pd.DataFrame], dict]:
     """``M@specific`` rows of every (domain, technique) in ``units`` ((domain, technique) -> per-unit
-    arrays) whose technique also has units for the reference set; and, for the others, why not."""
-    frames, missing = [], []
+    arrays) whose technique also has units for the reference set; and what ``specificity.json`` says of
+    them: ``missing`` (the others, and why not) and ``notes`` (what a definition chose from the data,
+    e.g. the lens's anchor layer)."""
+    frames, missing, notes = [], [], []
     for (domain, t), u in units.items():
         if domain == REFERENCE_DOMAIN:
             continue
@@ -62,7 +70,9 @@ def specificity_frames(lm, units: dict, options) -> tuple[list[pd.DataFrame], li
             missing.append({"domain": domain, "technique": t,
                             "reason": f"the reference set was not run through {t} (no usable items or pairs)"})
             continue
-        rows = specific_rows(t, u, ref, options.causal.n_boot, options.causal.seed)
+        chosen: dict = {}
+        rows = specific_rows(t, u, ref, options.causal.n_boot, options.causal.seed, notes=chosen)
+        notes += [{"domain": domain, "technique": t, "what": k, "value": v} for k, v in chosen.items()]
         # as the technique results (read back from their cache files): a map of scores.csv is the same
         frames.append(as_written(frame(rows, model=lm.name, n_layers=lm.n_layers, domain=domain, technique=t)))
-    return frames, missing
+    return frames, {"missing": missing, "notes": notes}

@@ -244,11 +244,11 @@ def check_controls(controls, where: str = "controls") -> tuple[str, ...]:
 
 
 def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progress=no_bars, reference=None,
-            on_result=None, controls=()) -> tuple[list[pd.DataFrame], list[dict]]:
+            on_result=None, controls=()) -> tuple[list[pd.DataFrame], dict]:
     """Every technique on every set, then the reference set through the techniques with a specificity
     control (once) and the ``M@specific`` rows. ``on_result(cs, technique, extra)`` sees each result.
-    ``controls``: opt-in controls (:data:`CONTROLS`). Returns the score frames and the (domain, technique)
-    pairs left without specific rows."""
+    ``controls``: opt-in controls (:data:`CONTROLS`). Returns the score frames and what
+    ``specificity.json`` says of the specific rows (``missing``, ``notes``: see ``specificity_frames``)."""
     frames, units, models = [], {}, {}
     todo = [(cs, list(techniques)) for cs in sets]
     if reference is not None and all(cs.domain != REFERENCE_DOMAIN for cs in sets):
@@ -264,11 +264,11 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
                 units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
             if on_result is not None:
                 on_result(cs, t, extra)
-    missing: list[dict] = []
+    notes: dict = {"missing": [], "notes": []}
     if reference is not None:
-        more, missing = specificity_frames(lm, units, options)
+        more, notes = specificity_frames(lm, units, options)
         frames += more
-    return frames, missing
+    return frames, notes
 
 
 def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOptions(), progress=no_bars,
@@ -311,9 +311,9 @@ def analyze(lm, sets, techniques, out: Path, options: AnalyzeOptions = AnalyzeOp
             write_units(out, cs.domain, t, units_from_json(extra["units"]), cs.hash)
 
     reference, ref_info = reference_for(sets, techniques, options, note)
-    frames, missing = run_all(lm, sets, techniques, options, cache, progress, reference, seen, controls)
+    frames, spec_notes = run_all(lm, sets, techniques, options, cache, progress, reference, seen, controls)
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
-    spec_doc = {"reference": ref_info, "missing": missing, "definitions": definitions_text(techniques),
+    spec_doc = {"reference": ref_info, **spec_notes, "definitions": definitions_text(techniques),
                 "reference_domain": REFERENCE_DOMAIN}
 
     def store():

@@ -24,18 +24,21 @@ both sets. ``x`` is fixed per technique and metric (:data:`DEFINITIONS`):
 - saliency (attention, MLP, both): the group's share of its gradient at the layer (its per-layer value
   divided by its sum over layers). Raw gradient magnitudes scale with the loss, i.e. with how unlikely
   the answers are, at every layer alike; the share compares *where* the gradient goes.
-- lens ``lens_logprob``: the share of the item's rise (log-probability at the last layer minus at layer
-  0) that the log-probability has reached at the layer, (x(l) - x(0)) / (x(L-1) - x(0)); positive =
-  readable earlier than general knowledge, each answer measured against where it ends. Items whose rise
-  is below LENS_MIN_RISE (1 nat) are left out (no rise to share). The first definition, x(l) - x(L-1),
-  made every domain with harder answers "readable earlier" at the first layers, where the lens says
-  nothing yet: x(0) is about the same for every answer, so x(0) - x(L-1) grows with the difficulty
-  (measured on smollm2-135m: dosage "specific" at L0-2 with +12 nats). Known limit of this one: it
-  hangs on layer 0. Where the lens at layer 0 is far below any later layer (gemma3-270m: -70 to -130
-  nats), most of each rise is the step to layer 1, and the shares at the first layers say how low layer
-  0 was: do not read gemma's early lens lanes. A definition free of both anchors (e.g. domain and
-  reference items matched on their last-layer log-probability) is open work; an absolute criterion
-  ("within 1 nat of the last layer") fails the planted case of harder answers on the same curve.
+- lens ``lens_logprob``: the share of the item's rise (log-probability at the last layer minus at the
+  *anchor layer*) that the log-probability has reached at the layer, (x(l) - x(a)) / (x(L-1) - x(a));
+  positive = readable earlier than general knowledge, each answer measured against its own start and
+  end. Items whose rise is below LENS_MIN_RISE (1 nat) are left out (no rise to share), and layers
+  before the anchor get no value. The anchor a is the first layer at which the lens predicts the
+  reference set's answers at least as well as a uniform guess over the vocabulary (median log-probability
+  >= -log V): before it the lens is not yet a readout (gemma3-270m: -70 to -130 nats at layer 0, far
+  below -log V = -12.5), and a share anchored there said how low that layer was. The anchor is the same
+  for every domain of a run and is written to ``specificity.json`` (``notes``). Two earlier definitions
+  failed planted cases: x(l) - x(L-1) made every domain with harder answers "readable earlier" at the
+  first layers (x(a) is about the same for every answer, so x(a) - x(L-1) grows with the difficulty;
+  smollm2-135m: dosage "specific" at L0-2 with +12 nats), and the same quantity compared between items
+  matched on x(L-1) kept the answers' token prior (a frequent answer token, " 500", is likely under the
+  lens of every layer: dosage +14 to +25 nats at every layer of smollm2-135m); the share anchored at
+  layer 0 hung on layer 0.
 
 The reference set is run once per run (and cached like any domain) and reused for every domain; its
 own rows appear in ``scores.csv`` under domain ``reference`` and it is not a lane of the map."""
@@ -52,40 +55,62 @@ REFERENCE_DOMAIN = "reference"
 SUFFIX = "@specific"
 
 
-def _itself(units: dict, metric: str) -> np.ndarray:
+def _itself(units: dict, metric: str, reference: dict) -> np.ndarray:
     return units[metric]
 
 
-def _share(units: dict, metric: str) -> np.ndarray:
+def _share(units: dict, metric: str, reference: dict) -> np.ndarray:
     x = units[metric]
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.nansum(x, axis=1, keepdims=True)
         return np.where(total > 0, x / np.where(total > 0, total, 1.0), np.nan)
 
 
-def _per_answer_token(units: dict, metric: str) -> np.ndarray:
+def _per_answer_token(units: dict, metric: str, reference: dict) -> np.ndarray:
     x = units[metric]
     n = units.get("answer_tokens")
     return x if n is None else x / np.maximum(n, 1.0)
 
 
-def _accuracy_change(units: dict, metric: str) -> np.ndarray:
+def _accuracy_change(units: dict, metric: str, reference: dict) -> np.ndarray:
     return units["accuracy"] - units["accuracy_intact"]
 
 
 LENS_MIN_RISE = 1.0
-"""Nats: an item whose lens log-probability rises less than this from layer 0 to the last layer has no
-rise to share out and is left out of the lens's specific curve."""
+"""Nats: an item whose lens log-probability rises less than this from the anchor layer to the last layer
+has no rise to share out and is left out of the lens's specific curve."""
+UNIFORM = "uniform_logprob"
+"""Units key of the log-probability of a uniform guess over the vocabulary, -log V ([items, 1])."""
 
 
-def _rise_reached(units: dict, metric: str) -> np.ndarray:
+def lens_anchor(reference: dict, metric: str = "lens_logprob") -> int | None:
+    """The lens's anchor layer: the first at which the reference set's median log-probability is at least
+    that of a uniform guess (units ``uniform_logprob``; without it, layer 0); None when there is none."""
+    x = reference[metric]
+    if not len(x):
+        return None
+    floor = reference.get(UNIFORM)
+    if floor is None:
+        return 0
+    ok = np.flatnonzero(np.nanmedian(x, axis=0) >= float(np.nanmedian(floor)))
+    return int(ok[0]) if len(ok) else None
+
+
+def _rise_reached(units: dict, metric: str, reference: dict) -> np.ndarray:
     x = units[metric]
-    rise = x[:, -1:] - x[:, :1]
+    a = lens_anchor(reference, metric)
+    if a is None:
+        return np.full(x.shape, np.nan)
+    start = x[:, a:a + 1]
+    rise = x[:, -1:] - start
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(rise >= LENS_MIN_RISE, (x - x[:, :1]) / np.where(rise > 0, rise, 1.0), np.nan)
+        share = np.where(rise >= LENS_MIN_RISE, (x - start) / np.where(rise > 0, rise, 1.0), np.nan)
+    share[:, :a] = np.nan
+    return share
 
 
-DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str], np.ndarray], str]] = {
+DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str, dict], np.ndarray], str]] = {
+    # transform(units, metric, reference units) -> [units, layers]
     ("lesion", "logprob_drop"): (_per_answer_token, "per item: drop of the answer's log-probability when the "
                                                     "layer is removed, divided by the answer's token count; "
                                                     "domain mean minus reference mean"),
@@ -98,8 +123,10 @@ DEFINITIONS: dict[tuple[str, str], tuple[Callable[[dict, str], np.ndarray], str]
     ("saliency", "*"): (_share, "per group: the layer's share of the group's saliency summed over layers; "
                                 "domain mean minus reference mean"),
     ("lens", "lens_logprob"): (_rise_reached, "per item: share of the rise of the first-token log-probability "
-                                              "under the lens (last layer minus layer 0) reached at the layer "
-                                              f"(items rising less than {LENS_MIN_RISE:g} nat left out); "
+                                              "under the lens (last layer minus the anchor layer, the first "
+                                              "where the reference answers' median beats a uniform guess) "
+                                              "reached at the layer (items rising less than "
+                                              f"{LENS_MIN_RISE:g} nat left out; no value before the anchor); "
                                               "domain mean minus reference mean"),
 }
 
@@ -140,19 +167,24 @@ def difference_ci(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int,
     return value, lo, hi
 
 
-def specific_rows(technique: str, domain_units: dict, reference_units: dict, n_boot: int, seed: int) -> list[dict]:
+def specific_rows(technique: str, domain_units: dict, reference_units: dict, n_boot: int, seed: int,
+                  notes: dict | None = None) -> list[dict]:
     """Rows ``M@specific`` (metric, layer, value, ci_low, ci_high) for every metric of ``technique`` that
     both sets have units of and that has a definition, in the order of the metric names (the units of a
-    fresh run and of one read back from its cache hold the same metrics in different orders)."""
+    fresh run and of one read back from its cache hold the same metrics in different orders). ``notes``
+    (a dict, when given) receives what a definition chose from the data (the lens's anchor layer)."""
     rows = []
     for metric in sorted(domain_units):
         d = definition(technique, metric)
         if d is None or metric not in reference_units:
             continue
         transform, _ = d
-        a, b = transform(domain_units, metric), transform(reference_units, metric)
+        a = transform(domain_units, metric, reference_units)
+        b = transform(reference_units, metric, reference_units)
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or not len(a) or not len(b):
             continue
+        if transform is _rise_reached and notes is not None:
+            notes[f"{metric} anchor_layer"] = lens_anchor(reference_units, metric)
         value, lo, hi = difference_ci(a, b, n_boot, seed)
         rows += [{"metric": metric + SUFFIX, "layer": layer, "value": float(value[layer]),
                   "ci_low": float(lo[layer]), "ci_high": float(hi[layer])} for layer in range(a.shape[1])]

@@ -48,6 +48,12 @@ def encode_forced(tokenizer, prompts: list[str], answers: list[str]) -> AnswerBa
     return AnswerBatch(encode(tokenizer, prompts, "left", suffixes=[a[:-1] for a in ans]), ans)
 
 
+def forced_lengths(tokenizer, prompts: list[str], answers: list[str]) -> list[int]:
+    """Positions each item takes in an ``encode_forced`` batch (prompt tokens plus its answer's but one):
+    sorting items by it before batching cuts the padding."""
+    return [len(tokenize(tokenizer, p)) + len(a) - 1 for p, a in zip(prompts, answer_tokens(tokenizer, answers))]
+
+
 def forced_positions(answers: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For an ``encode_forced`` batch of ``width`` positions: (row, position, target token) of every
     answer token, the positions that predict them (row b's last len(answers[b]) positions)."""

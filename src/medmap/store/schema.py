@@ -14,12 +14,13 @@ import pandas as pd
 
 from medmap.errors import MedmapError
 
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
 """Version of the numbers medmap writes. Bump it in a change that alters any result (a metric's
 formula, a default that is not an option, a bug fix that moves numbers): finished runs and cache
 entries made by earlier versions are then recomputed instead of reported. 2: bootstrap CIs of
 silhouettes no longer count an item's resampled copies as class members at distance 0. 3: CIs of
-silhouettes and silhouette gaps from half samples of concepts (delete-d jackknife), gaps with a null."""
+silhouettes and silhouette gaps from half samples of concepts (delete-d jackknife), gaps with a null. 4: the
+lens's specific curve anchored at the first layer where the lens beats a uniform guess (not layer 0)."""
 
 SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high")
 """Columns of ``scores.csv`` (one row per model, domain, technique, metric and layer)."""
