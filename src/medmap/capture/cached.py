@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from medmap.capture.activations import capture
+from medmap.capture.batching import tokenize
 from medmap.errors import CacheError
 from medmap.store import Cache, save_tensors, write_json, write_with
 from medmap.store.cache import file_sha256
@@ -95,12 +96,14 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
             continue
 
         def one(u):
-            s, e = u
-            return capture(lm, [it.prompt for it in items[s:e]], pooling=pooling, batch_size=e - s,
-                           spans=spans[s:e] if spans else None, ids=ids[s:e])
+            return capture(lm, [items[i].prompt for i in u], pooling=pooling, batch_size=len(u),
+                           spans=[spans[i] for i in u] if spans else None, ids=[ids[i] for i in u])
 
-        batches = [(s, min(s + batch_size, b)) for s in range(a, b, batch_size)]
-        acts = torch.cat(ranks.map_units(one, batches, size=lambda u: u[1] - u[0], on_step=on_step))
+        # batches of prompts of about the same length (a batch runs at its longest prompt's length: the
+        # sets interleave short neutral prompts with long task ones); the shard keeps the items' order
+        order = a + np.argsort([len(tokenize(lm.tokenizer, items[i].prompt)) for i in range(a, b)], kind="stable")
+        batches = [order[s:s + batch_size].tolist() for s in range(0, b - a, batch_size)]
+        acts = torch.cat(ranks.map_units(one, batches, size=len, on_step=on_step))[torch.from_numpy(np.argsort(order))]
 
         def write(acts=acts, path=path, a=a, b=b):
             save_tensors(path, {"activations": acts})
