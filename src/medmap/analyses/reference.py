@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medmap.analyses.specificity import REFERENCE_DOMAIN, UNIFORM, specific_rows
+from medmap.analyses.specificity import REFERENCE_DOMAIN, UNIFORM, specific_rows, units_from_json
 from medmap.analyses.stats import frame
 from medmap.store import as_written
 from medmap.techniques import technique as technique_info
@@ -41,11 +41,13 @@ def reference_for(sets, techniques, options, note=None):
                  "n_answered": len(ref.answered), "n_pairs": len(ref.pairs), "techniques": specific}
 
 
-def with_lengths(lm, cs, technique: str, units: dict, options) -> dict:
-    """``units`` plus what the specificity definitions need beside the cached arrays: for lesioning, the
-    answers' token counts (``answer_tokens``, [items, 1]; tokenising the sampled answers again is cheap
-    and keeps cached entries valid); for the lens, the log-probability of a uniform guess over the
-    vocabulary (``uniform_logprob``, -log V, [items, 1])."""
+def specificity_inputs(lm, cs, technique: str, extra: dict, options) -> dict:
+    """The per-unit arrays of a technique's result (``extra["units"]``, as JSON) plus what the
+    specificity definitions need beside them: for lesioning, the answers' token counts
+    (``answer_tokens``, [items, 1]; tokenising the sampled answers again is cheap and keeps cached entries
+    valid); for the lens, the log-probability of a uniform guess over the vocabulary
+    (``uniform_logprob``, -log V, [items, 1])."""
+    units = units_from_json(extra["units"])
     if technique == "lesion":
         from medmap.analyses.causal import answer_lengths
 

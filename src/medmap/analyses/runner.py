@@ -24,7 +24,7 @@ from medmap.analyses.controls import build_plan, renamed
 from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
-from medmap.analyses.reference import reference_for, specificity_frames, with_lengths
+from medmap.analyses.reference import reference_for, specificity_frames, specificity_inputs
 from medmap.analyses.specificity import (
     REFERENCE_DOMAIN,
     definitions_text,
@@ -261,7 +261,7 @@ def run_all(lm, sets, techniques, options: AnalyzeOptions, cache: Cache, progres
             df, extra = run_technique(lm, cs, t, options, cache, progress, controls, models)
             frames.append(df)
             if "units" in extra:
-                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
+                units[(cs.domain, t)] = specificity_inputs(lm, cs, t, extra, options)
             if on_result is not None:
                 on_result(cs, t, extra)
     notes: dict = {"missing": [], "notes": []}

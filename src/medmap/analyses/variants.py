@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from medmap.analyses.reference import specificity_frames, with_lengths
+from medmap.analyses.reference import specificity_frames, specificity_inputs
 from medmap.analyses.runner import AnalyzeOptions, run_technique, skip_reason
-from medmap.analyses.specificity import REFERENCE_DOMAIN, units_from_json
+from medmap.analyses.specificity import REFERENCE_DOMAIN
 from medmap.progress import no_bars
 from medmap.store.schema import SCORE_COLUMNS
 from medmap.techniques import technique as technique_info
@@ -83,7 +83,7 @@ def _run_variant(lm, pieces, techniques, options, cache, progress, group, name, 
             df, extra = run_technique(lm, cs, t, options, cache, _labelled(progress, name))
             frames.append(df)
             if "units" in extra:
-                units[(cs.domain, t)] = with_lengths(lm, cs, t, units_from_json(extra["units"]), options)
+                units[(cs.domain, t)] = specificity_inputs(lm, cs, t, extra, options)
     if reference is not None:
         frames += specificity_frames(lm, units, options)[0]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
