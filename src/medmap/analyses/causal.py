@@ -15,6 +15,7 @@ from pydantic import Field
 
 from medmap import parallel
 from medmap.analyses.stats import frame, mean_ci, per_unit_curves
+from medmap.capture.batching import length_order
 from medmap.capture.lesion import lesion_sweep
 from medmap.capture.oom import batches, with_halving
 from medmap.capture.patching import Pair, patch_last, patch_positions
@@ -139,9 +140,9 @@ def lesion_scores(lm, prompts: list[str], answers: list[str], batch_size: int, o
     # batches of items of about the same length: a batch runs at its longest item's length (age: 44
     # positions on average, 64 in a batch of the items in their own order); the scores go back to the
     # items' order, and an item's scores do not depend on its batch (the oracle tests compare them)
-    order = np.argsort(forced_lengths(lm.tokenizer, prompts, answers), kind="stable")
+    order, back = length_order(forced_lengths(lm.tokenizer, prompts, answers))
     prompts, answers = [prompts[i] for i in order], [answers[i] for i in order]
-    back = torch.from_numpy(np.argsort(order))
+    back = torch.from_numpy(back)
     units = lesion_units(len(prompts), batch_size, lm.n_layers, parallel.world_size())
 
     def one(u):

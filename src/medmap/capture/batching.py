@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from medmap.errors import ConfigError
@@ -51,6 +52,13 @@ def _pad(seqs: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, t
             ids[i, : len(s)] = torch.tensor(s)
             mask[i, : len(s)] = 1
     return ids, mask
+
+
+def length_order(lengths) -> tuple[np.ndarray, np.ndarray]:
+    """(order, back): the items sorted by length (stable), so that batches of neighbours pad little (a
+    batch runs at its longest item's length), and the permutation that puts results back in item order."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return order, np.argsort(order)
 
 
 def tokenize(tokenizer, text: str, special: bool = True) -> list[int]:

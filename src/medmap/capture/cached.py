@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from medmap.capture.activations import capture
-from medmap.capture.batching import tokenize
+from medmap.capture.batching import length_order, tokenize
 from medmap.errors import CacheError
 from medmap.store import Cache, save_tensors, write_json, write_with
 from medmap.store.cache import file_sha256
@@ -101,9 +101,9 @@ def capture_set(lm, cs, cache: Cache, *, pooling: str = "last", batch_size: int 
 
         # batches of prompts of about the same length (a batch runs at its longest prompt's length: the
         # sets interleave short neutral prompts with long task ones); the shard keeps the items' order
-        order = a + np.argsort([len(tokenize(lm.tokenizer, items[i].prompt)) for i in range(a, b)], kind="stable")
-        batches = [order[s:s + batch_size].tolist() for s in range(0, b - a, batch_size)]
-        acts = torch.cat(ranks.map_units(one, batches, size=len, on_step=on_step))[torch.from_numpy(np.argsort(order))]
+        order, back = length_order([len(tokenize(lm.tokenizer, items[i].prompt)) for i in range(a, b)])
+        batches = [(a + order[s:s + batch_size]).tolist() for s in range(0, b - a, batch_size)]
+        acts = torch.cat(ranks.map_units(one, batches, size=len, on_step=on_step))[torch.from_numpy(back)]
 
         def write(acts=acts, path=path, a=a, b=b):
             save_tensors(path, {"activations": acts})
