@@ -51,10 +51,27 @@ def test_gap_verdict(lo, hi, expected):
     assert V.gap_verdict(lo, hi) == expected
 
 
-@pytest.mark.parametrize("multi, recovered, single, expected", [
-    (2, True, 0, R), (1, True, 5, R), (1, False, 0, I), (0, False, 3, I), (0, False, 0, N), (0, True, 0, N)])
-def test_collapse_verdict(multi, recovered, single, expected):
-    assert V.collapse_verdict(multi, recovered, single) == expected
+@pytest.mark.parametrize("mid, multi, recovered, single, expected", [
+    (2, 2, True, 0, R), (1, 3, True, 5, R),
+    (1, 1, False, 0, I),     # no recovery
+    (0, 2, True, 0, I),      # collapsed, but only outside intermediate depth
+    (0, 0, False, 3, I), (0, 0, False, 0, N), (0, 0, True, 0, N)])
+def test_collapse_verdict(mid, multi, recovered, single, expected):
+    assert V.collapse_verdict(mid, multi, recovered, single) == expected
+
+
+@pytest.mark.parametrize("layer, n_layers, intermediate", [
+    (3, 12, True), (2, 12, False), (9, 12, True), (10, 12, False), (7, 30, False), (8, 30, True), (22, 30, True),
+    (23, 30, False)])
+def test_intermediate_depth(layer, n_layers, intermediate):
+    assert V.is_intermediate(layer, n_layers) is intermediate
+
+
+@pytest.mark.parametrize("n_collapsed, n_not_surviving, beaten", [
+    (3, 0, True), (3, 2, True), (3, 3, False), (0, 0, None), (3, NAN, None)])
+def test_readings_control(n_collapsed, n_not_surviving, beaten):
+    c = V.readings_control(n_collapsed, n_not_surviving)
+    assert c["name"] == V.READINGS and c["beaten"] is beaten
 
 
 @pytest.mark.parametrize("observed, null95, p, p_max, beaten", [
@@ -85,9 +102,13 @@ def test_lexical_control(observed, lo, lexical, beaten):
     assert c["name"] == V.LEXICAL_BASELINE and c["beaten"] is beaten
 
 
-@pytest.mark.parametrize("random_domains, beaten", [(0, True), (1, True), (2, False), (5, False), (NAN, None)])
-def test_random_init_control(random_domains, beaten):
-    assert V.random_init_control(3, random_domains)["beaten"] is beaten
+@pytest.mark.parametrize("n_random, beaten", [(0, True), (2, True), (3, False), (NAN, None)])
+def test_random_init_control(n_random, beaten):
+    assert V.random_init_control(0, 0)["beaten"] is None  # nothing survived to test
+    c = V.random_init_control(3, n_random)
+    assert c["beaten"] is beaten
+    if beaten is not None:
+        assert c["margin"] == 3 - n_random and (c["margin"] > 0) == beaten  # margin and beaten agree
 
 
 def _c(beaten):
@@ -180,10 +201,6 @@ def test_progression_drugs_and_collapse_controls():
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism", gap, lo=gap - 0.05, hi=gap + 0.05)
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@lexical", np.full(L, 0.1))
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.01))
-    flag = (np.arange(L) == 5).astype(float)
-    for d in ("age", "drugs", "symptoms"):
-        rows += _rows(d, "collapse_flag", flag, lo=np.full(L, NAN), hi=np.full(L, NAN))
-        rows += _rows(d, "collapse_flag@random_init", (np.arange(L) == 5) * float(d == "age"))
     got = _by_id(findings(pd.DataFrame(rows), "m"))
     assert got["progression_circular.copd"]["verdict"] == R
     ckd = got["progression_circular.ckd"]
@@ -196,27 +213,73 @@ def test_progression_drugs_and_collapse_controls():
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.3))
     d = _by_id(findings(pd.DataFrame(rows), "m"))["drugs_specialty_over_mechanism"]
     assert d["verdict_raw"] == R and d["verdict"] == N and d["control"][0]["beaten"] is False
-    c = got["activation_collapse"]
-    assert c["layer"] == 5 and c["verdict_raw"] == R and c["verdict"] == R
-    assert c["control"][0]["value"] == 1 and c["control"][0]["beaten"] is True
 
 
-def test_collapse_random_init_from_effective_rank_and_reference_left_out():
-    flag = (np.arange(L) == 5).astype(float)
+def _rank(low):
+    """An effective-rank curve of L layers, 40 everywhere and 5 (collapsed) at ``low``."""
+    eff = np.full(L, 40.0)
+    eff[list(low)] = 5.0
+    return eff
+
+
+def _collapse(domains=("age", "drugs", "symptoms"), low=(4, 5, 6), readings=(4, 5, 6), random=None):
     rows = []
-    for d in ("age", "drugs"):
-        rows += _rows(d, "collapse_flag", flag, lo=np.full(L, NAN), hi=np.full(L, NAN))
-        eff = np.full(L, 40.0)
-        eff[5] = 10.0  # the random-init model collapses at the same layer
-        rows += _rows(d, "effective_rank@random_init", eff)
-    rows += _rows("reference", "collapse_flag", (np.arange(L) == 7).astype(float))
+    for d in domains:
+        rows += _rows(d, "effective_rank", _rank(low))
+        rows += _rows(d, "effective_rank@standardized", _rank(readings))
+        rows += _rows(d, "effective_rank@notop3", _rank(readings))
+        if random is not None:
+            rows += _rows(d, "effective_rank@random_init", _rank(random))
+    return rows
+
+
+def test_collapse_planted_range_beats_readings_and_random_init():
+    c = _by_id(findings(pd.DataFrame(_collapse(random=())), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == R and c["verdict"] == R and c["value"] == 3 and c["layer"] == 4
+    assert [x["name"] for x in c["control"]] == [V.READINGS, V.RANDOM_INIT]
+    assert all(x["beaten"] for x in c["control"]) and "4-6" in c["detail"]
+    # without the random-init model: capped at inconclusive
+    c = _by_id(findings(pd.DataFrame(_collapse()), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == R and c["verdict"] == I and c["control"][1]["beaten"] is None
+
+
+def test_collapse_carried_by_a_few_coordinates_is_not_reproduced():
+    # planted: the rank drops at 4-6, but not once the huge coordinates are standardized or removed
+    c = _by_id(findings(pd.DataFrame(_collapse(readings=(), random=())), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == R and c["verdict"] == N
+    assert c["control"][0]["beaten"] is False and c["control"][0]["value"] == 3
+
+
+def test_collapse_that_the_random_init_model_shows_too_is_not_reproduced():
+    c = _by_id(findings(pd.DataFrame(_collapse(random=(4, 5, 6, 7))), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == R and c["verdict"] == N and c["control"][1]["value"] == 3
+    assert c["control"][1]["beaten"] is False
+
+
+def test_collapse_at_the_first_layers_or_in_one_domain_is_not_the_paper_finding():
+    # layers 0-1 (depth < 25%) in three domains: collapsed, but not intermediate
+    c = _by_id(findings(pd.DataFrame(_collapse(low=(0, 1), readings=(0, 1), random=())), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == I and c["verdict"] == I and c["value"] == 0
+    # one domain alone: inconclusive; no range anywhere: not reproduced
+    c = _by_id(findings(pd.DataFrame(_collapse(domains=("age",), random=())), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == I and "only single domains" in c["detail"]
+    c = _by_id(findings(pd.DataFrame(_collapse(low=(), readings=(), random=())), "m"))["activation_collapse"]
+    assert c["verdict_raw"] == N and c["verdict"] == N
+    # a collapse that lasts to the last layer does not recover
+    c = _by_id(findings(pd.DataFrame(_collapse(low=range(4, L), readings=range(4, L), random=())), "m"))
+    c = c["activation_collapse"]
+    assert c["verdict_raw"] == I and "does not recover" in c["detail"]
+
+
+def test_collapse_leaves_the_reference_set_out():
+    rows = _collapse(domains=("age",), random=()) + _collapse(domains=("reference",), random=())
     c = _by_id(findings(pd.DataFrame(rows), "m"))["activation_collapse"]
-    assert c["control"][0]["value"] == 2 and c["control"][0]["beaten"] is False and c["verdict"] == N
-    assert "7" not in c["detail"]  # the reference set is not a medical domain
+    assert c["verdict_raw"] == I and "only single domains" in c["detail"]  # the reference set is not medical
 
 
 def test_rules_text_names_every_threshold():
     text = findings(pd.DataFrame(_age()), "m")["rules"]
     for name in ("BOUNDARY_LAYER_FRACTION", "BOUNDARY_P_MAX", "NONLINEAR_MIN_DROP", "CIRCULARITY_THRESHOLD",
-                 "COLLAPSE_MIN_DOMAINS", "lexical baseline", "random-init"):
+                 "COLLAPSE_MIN_DOMAINS", "COLLAPSE_RATIO", "COLLAPSE_MIN_RUN", "INTERMEDIATE_DEPTH",
+                 "lexical baseline", "random-init", "massive-activation readings"):
         assert name in text

@@ -60,3 +60,48 @@ def test_probe_is_deterministic_and_unprobeable_labels_are_nan():
     assert np.isnan(r["probe_acc.lab"][0]) and "probe_selectivity.lab" not in r
     r = probe_rows(F, "lab", "categorical", y, None, selectivity=True)
     assert [m for m, *_ in r] == ["probe_acc.lab"]  # no control labels: no selectivity
+
+
+def _stages(rng, planted: bool, groups=3, stages=(10, 7, 5), per=6, dims=12):
+    """Items of ``groups`` diseases with their own stage counts. Planted: the stage inside each disease
+    is written on a disease-specific direction; absent: the features hold only the disease."""
+    F, stage, disease = [], [], []
+    for g in range(groups):
+        direction = np.eye(dims)[5 + g]
+        for s in range(stages[g]):
+            for _ in range(per):
+                x = rng.normal(size=dims) + 4.0 * np.eye(dims)[g]  # the disease itself is easy to read
+                if planted:
+                    x = x + 2.0 * s * direction
+                F.append(x)
+                stage.append(s)
+                disease.append(f"d{g}")
+    return np.array(F), np.array(stage), np.array(disease)
+
+
+def _within_control(rng, stage, disease):
+    out = stage.copy()
+    for g in np.unique(disease):
+        m = disease == g
+        out[m] = rng.permutation(stage[m])
+    return out
+
+
+def test_stage_within_disease_is_probed_inside_each_disease():
+    """A stage is ordinal only inside its disease: planted within-disease stage gives a high R^2 and
+    selectivity; features that hold only the disease give nothing."""
+    rng = np.random.default_rng(5)
+    F, stage, disease = _stages(rng, planted=True)
+    r = _rows(F, stage, kind="ordinal", control=_within_control(rng, stage, disease), groups=disease)
+    assert set(r) == {"probe_r2.lab", "probe_selectivity.lab"}
+    assert r["probe_r2.lab"][0] > 0.7 and r["probe_selectivity.lab"][0] > 0.6
+    F, stage, disease = _stages(rng, planted=False)
+    r = _rows(F, stage, kind="ordinal", control=_within_control(rng, stage, disease), groups=disease)
+    assert r["probe_r2.lab"][0] < 0.1 and abs(r["probe_selectivity.lab"][0]) < 0.2
+
+
+def test_groups_too_small_to_probe_give_nan():
+    rng = np.random.default_rng(6)
+    F = rng.normal(size=(12, 4))
+    r = _rows(F, np.tile([0, 1, 2], 4), kind="ordinal", groups=np.repeat(["a", "b", "c"], 4))
+    assert np.isnan(r["probe_r2.lab"][0])

@@ -187,6 +187,23 @@ def test_collapse_figure(loaded):
         F.collapse_figure(loaded.scores[loaded.scores["technique"] != "geometry"])
 
 
+def test_collapse_figure_shows_readings_and_the_collapsed_layers():
+    import pandas as pd
+
+    n, rows = 12, []
+    for d in ("age", "drugs"):
+        for metric, low in (("effective_rank", (4, 5)), ("effective_rank@standardized", ()),
+                            ("effective_rank@notop3", (4, 5))):
+            eff = np.full(n, 40.0)
+            eff[list(low)] = 5.0
+            rows += [{"domain": d, "technique": "geometry", "metric": metric, "layer": l, "value": v,
+                      "ci_low": np.nan, "ci_high": np.nan} for l, v in enumerate(eff)]
+    fig = F.collapse_figure(pd.DataFrame(rows))
+    assert [a.get_title(loc="left") for a in fig.axes] == ["effective_rank", "effective rank: readings"]
+    assert len(fig.axes[0].patches) == 2  # grey bands at layers 4 and 5 (a range in both domains)
+    assert {ln.get_linestyle() for ln in fig.axes[1].lines} == {"--", "-."}
+
+
 def test_position_grid_figure(loaded):
     import pandas as pd
 

@@ -116,7 +116,10 @@ def build_plan(cs, o) -> GeometryPlan:
             plan.info["permutation"][lab.name] = {"unit": unit, "within": ["templates"] + ([by] if by else [])}
         if o.probes:
             empty = np.full(len(chosen), "")
-            plan.control[lab.name] = _relabel(values, concepts, ids, empty, empty, empty, 1,
+            # an ordinal label compared within groups keeps its control labels inside each group (a stage
+            # of another disease would not be a stage of this one)
+            within = extra if lab.kind == "ordinal" and lab.within else empty
+            plan.control[lab.name] = _relabel(values, concepts, ids, empty, empty, within, 1,
                                               _seed(o.seed, lab.name, 1))[0][0]
     return plan
 

@@ -69,8 +69,7 @@ def age_findings(s: pd.DataFrame) -> list[dict]:
     if len(r2) and r2.value.notna().any():
         L = int(r2.n_layers.iloc[0])
         best = r2.loc[r2.value.idxmax()]
-        lo_d, hi_d = V.NONLINEAR_DEPTH
-        mid = r2[(r2.layer >= lo_d * L) & (r2.layer <= hi_d * L) & r2.value.notna()]
+        mid = r2[r2.layer.map(lambda layer: V.is_intermediate(layer, L)) & r2.value.notna()]
         if len(mid):
             worst = mid.loc[mid.value.idxmin()]
             controls = [null_at(s, "age", "r2_umap.age", worst.layer, worst.value, V.NONLINEAR_P_MAX)]
@@ -127,48 +126,57 @@ def drug_findings(s: pd.DataFrame) -> list[dict]:
                g.value, g.ci_low, g.ci_high, best.layer, V.gap_verdict(g.ci_low, g.ci_high), detail, controls)]
 
 
-def random_init_domains(s: pd.DataFrame, layer) -> float:
-    """Domains whose random-init model flags ``layer`` as collapsed: from ``collapse_flag@random_init``,
-    else from ``effective_rank@random_init`` with the geometry's own collapse rule; NaN when neither ran."""
-    flags = s[s.metric == "collapse_flag@random_init"]
-    if len(flags):
-        return float(flags[(flags.layer == layer) & (flags.value > 0)].domain.nunique())
-    eff = s[s.metric == "effective_rank@random_init"]
-    if not len(eff):
-        return float("nan")
-    from medmap.analyses.geometry import GeometryOptions, flag_collapse
+def collapsed_layers(s: pd.DataFrame, metric: str = "effective_rank") -> tuple[list[int], list[int]]:
+    """(layers in a collapsed range of at least COLLAPSE_MIN_DOMAINS domains, layers in a range of one
+    domain only), by the findings' fixed range rule on each domain's effective-rank curve ``metric`` (the
+    plain one, a reading ``effective_rank@standardized`` / ``@notop<k>``, or ``effective_rank@random_init``)."""
+    from medmap.analyses.collapse import collapse_ranges
 
-    n = 0
-    for _, c in eff.groupby("domain"):
+    count: dict[int, int] = {}
+    for _, c in s[s.metric == metric].groupby("domain"):
         c = c.sort_values("layer")
-        f = flag_collapse(c.value.to_numpy(dtype=float), GeometryOptions().collapse_ratio)
-        n += int(any(fl > 0 for fl, lay in zip(f, c.layer) if lay == layer))
-    return float(n)
+        flags = collapse_ranges(c.value.to_numpy(dtype=float), V.COLLAPSE_RATIO, V.COLLAPSE_MIN_RUN)
+        for layer, f in zip(c.layer, flags):
+            count[int(layer)] = count.get(int(layer), 0) + int(f > 0)
+    multi = sorted(l for l, n in count.items() if n >= V.COLLAPSE_MIN_DOMAINS)
+    return multi, sorted(l for l, n in count.items() if n == 1)
 
 
 def collapse_findings(s: pd.DataFrame) -> list[dict]:
-    all_flags = s[s.metric == "collapse_flag"]
-    if not len(all_flags):
+    eff = s[s.metric == "effective_rank"]
+    if not len(eff):
         return []
-    per_layer = all_flags[all_flags.value > 0].groupby("layer").domain.nunique()
-    multi = per_layer[per_layer >= V.COLLAPSE_MIN_DOMAINS]
-    L = int(all_flags.n_layers.iloc[0])
-    recovered = bool(len(multi)) and int(multi.index.max()) < L - 1
-    verdict = V.collapse_verdict(len(multi), recovered, int((per_layer < V.COLLAPSE_MIN_DOMAINS).sum()))
-    if len(multi):
-        layer = int(multi.idxmax())
-        detail = (f"collapsed layers (>= {V.COLLAPSE_MIN_DOMAINS} domains): {_ranges(multi.index.tolist())}; "
-                  f"{'recovers by the last layer' if recovered else 'does not recover'}")
-    elif len(per_layer):
-        layer = int(per_layer.idxmax())
-        detail = f"only single domains flag layers {_ranges(per_layer.index.tolist())}"
-    else:
-        layer, detail = None, "no layer's effective rank drops below the collapse ratio"
-    observed = float(per_layer.max()) if len(per_layer) else 0.0
-    controls = [V.random_init_control(observed, random_init_domains(s, layer) if layer is not None else np.nan)]
+    L = int(eff.n_layers.iloc[0])
+    multi, single = collapsed_layers(s)
+    mid = [l for l in multi if V.is_intermediate(l, L)]
+    recovered = L - 1 not in multi
+    verdict = V.collapse_verdict(len(mid), len(multi), recovered, len(single))
+    readings = sorted(m.split("@", 1)[1] for m in s.metric.unique()
+                      if m.startswith("effective_rank@") and (m.endswith("@standardized") or "@notop" in m))
+    by_reading = {r: collapsed_layers(s, f"effective_rank@{r}")[0] for r in readings}
+    surviving = [l for l in mid if all(l in by_reading[r] for r in readings)] if readings else []
+    random_ran = bool((s.metric == "effective_rank@random_init").any())
+    random_multi = collapsed_layers(s, "effective_rank@random_init")[0] if random_ran else []
+    controls = [V.readings_control(len(mid), len(mid) - len(surviving) if readings else np.nan),
+                V.random_init_control(len(surviving), sum(l in random_multi for l in surviving)
+                                      if random_ran else np.nan)]
+    lo_d, hi_d = V.INTERMEDIATE_DEPTH
+    parts = [f"collapsed layers (a range in >= {V.COLLAPSE_MIN_DOMAINS} domains): {_ranges(multi)}"
+             f" ({_ranges(mid)} at {lo_d:.0%}-{hi_d:.0%} depth); "
+             f"{'recovers by the last layer' if recovered else 'does not recover'}"]
+    parts += [f"{r}: {_ranges(by_reading[r])}" for r in readings]
+    if random_ran:
+        parts.append(f"random-init model: {_ranges(random_multi)}")
+    if readings:
+        beyond = [l for l in surviving if l not in random_multi] if random_ran else surviving
+        parts.append(f"intermediate layers beyond {'every control' if random_ran else 'the readings'}: "
+                     f"{_ranges(beyond)}")
+    if not multi and single:
+        parts[0] = f"only single domains collapse (layers {_ranges(single)})"
+    layer = (surviving or mid or multi or [None])[0]
     return [_f("activation_collapse", "all", "Activation collapse in intermediate layers",
-               "number of domains flagging the most-flagged layer", observed, layer=layer, verdict=verdict,
-               detail=detail, controls=controls)]
+               "intermediate layers in a collapsed effective-rank range of >= 2 domains", float(len(mid)),
+               layer=layer, verdict=verdict, detail="; ".join(parts), controls=controls)]
 
 
 def _ranges(layers: list) -> str:

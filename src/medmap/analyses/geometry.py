@@ -30,7 +30,7 @@ from medmap.analyses.controls import GeometryPlan, build_plan, lexical_rows, nul
 from medmap.analyses.embedding import BACKENDS, UMAP_METRICS, umap_backend, umap_embeddings
 from medmap.analyses.geometry_labels import continuous_metrics, ordinal_metrics
 from medmap.analyses.geometry_templates import template_rows
-from medmap.analyses.probes import probe_rows
+from medmap.analyses.probes import probe_metric, probe_rows
 from medmap.analyses.stats import frame
 from medmap.options import MAX_SEED, Bool, Float, Int, options
 from medmap.parallel import die_with_parent
@@ -114,7 +114,7 @@ def curve_metric(spec, curve: str = "umap") -> str | None:
         return spec.primary_metric
     if curve == "selectivity":
         return f"probe_selectivity.{lab.name}"
-    return f"probe_{'r2' if lab.kind == 'continuous' else 'acc'}.{lab.name}"
+    return f"{probe_metric(lab.kind, bool(lab.within))}.{lab.name}"
 
 
 def _pca(X: np.ndarray, dims: int, seed: int) -> np.ndarray:
@@ -204,7 +204,8 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
     if o.probes:
         for lab in spec.labels:
             for row in probe_rows(Xp, lab.name, lab.kind, labs[lab.name], plan.control.get(lab.name),
-                                  folds=o.probe_folds, seed=o.seed, C=o.probe_c, n_boot=o.n_boot):
+                                  folds=o.probe_folds, seed=o.seed, C=o.probe_c, n_boot=o.n_boot,
+                                  groups=labs[lab.within] if lab.kind == "ordinal" and lab.within else None):
                 add(*row)
     rows = add.rows
     if o.per_template and not plan.lexical:

@@ -107,8 +107,10 @@ def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spe
             add(f"circularity.{c.name}[{t}]", np.nanmean(circ) if np.isfinite(circ).any() else np.nan)
         if o.probes and spec.label(spec.primary) is not None:  # the primary label only: probes cost most
             for c in (spec.label(spec.primary),):
+                grouped = lab[c.within] if c.kind == "ordinal" and c.within else None
                 for metric, v, _, _ in probe_rows(Xp, c.name, c.kind, lab[c.name], None, folds=o.probe_folds,
-                                                  seed=o.seed, C=o.probe_c, n_boot=0, selectivity=False):
+                                                  seed=o.seed, C=o.probe_c, n_boot=0, selectivity=False,
+                                                  groups=grouped):
                     add(f"{metric}[{t}]", v)
     return rows
 

@@ -3,9 +3,13 @@
 Features: the layer's PCA features (``GeometryOptions.pca_dims``, fitted on all the items without their
 labels), standardised inside each training fold. Probes (scikit-learn):
 
-- categorical and ordinal labels: ``LogisticRegression`` (lbfgs, ``C = probe_c``), cross-validated
-  accuracy over ``probe_folds`` stratified folds (out-of-fold predictions). An ordinal label (e.g.
-  stage within disease) is probed as a class over all its groups: is there a shared stage code?
+- categorical labels, and ordinal labels without groups: ``LogisticRegression`` (lbfgs, ``C =
+  probe_c``), cross-validated accuracy over ``probe_folds`` stratified folds (out-of-fold predictions).
+- ordinal labels compared within groups (``within``, e.g. stage within disease): a stage is ordinal only
+  inside its disease, so it is never pooled across diseases as one class (stage 3 of COPD is not stage 3
+  of Alzheimer's, and the diseases' stage counts differ): ``RidgeCV`` of the stage inside each group,
+  cross-validated R^2 over ``probe_folds`` folds of the group's items, averaged over the groups that can
+  be probed (at least 2 x ``probe_folds`` items and two stages): rows ``probe_r2.<label>``.
 - continuous labels: ``RidgeCV`` (alpha chosen by efficient leave-one-out among 10^-3 ... 10^3 inside each
   training fold), cross-validated R^2 over ``probe_folds`` folds: rows ``probe_r2.<label>``.
 
@@ -33,6 +37,8 @@ from sklearn.preprocessing import StandardScaler
 from medmap.analyses.stats import bootstrap_ci
 
 ALPHAS = np.logspace(-3, 3, 13)
+PROBE_SCORES = ("probe_acc", "probe_r2")
+"""The name prefixes of the probe scores (see :func:`probe_metric`)."""
 
 
 def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float) -> np.ndarray | None:
@@ -55,14 +61,67 @@ def _oof_values(F: np.ndarray, t: np.ndarray, folds: int, seed: int) -> np.ndarr
     return cross_val_predict(reg, F, t, cv=KFold(folds, shuffle=True, random_state=seed))
 
 
+def probe_metric(kind: str, grouped: bool = False) -> str:
+    """The name prefix of a label's probe score: ``probe_r2`` (continuous, or ordinal within groups) or
+    ``probe_acc``."""
+    return PROBE_SCORES[1] if kind == "continuous" or (kind == "ordinal" and grouped) else PROBE_SCORES[0]
+
+
+def _grouped_r2(F: np.ndarray, t: np.ndarray, groups: np.ndarray, folds: int, seed: int):
+    """(out-of-fold predictions, mask of the items of the groups that could be probed), each group's
+    ridge fitted on its own items; None when no group can be probed."""
+    pred, used = np.full(len(t), np.nan), np.zeros(len(t), dtype=bool)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        p = _oof_values(F[idx], t[idx], folds, seed)
+        if p is not None:
+            pred[idx], used[idx] = p, True
+    return (pred, used) if used.any() else None
+
+
+def _mean_group_r2(t, pred, groups, idx) -> float:
+    """Mean over the groups among items ``idx`` of the R^2 of the predictions (groups whose resampled
+    stages are all equal are left out)."""
+    vals = [r2_score(t[idx][m], pred[idx][m]) for g in np.unique(groups[idx])
+            if np.ptp(t[idx][(m := groups[idx] == g)]) > 0]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity) -> list[tuple]:
+    nan = float("nan")
+    t, groups = np.asarray(values, dtype=float), np.asarray([str(g) for g in groups])
+    got = _grouped_r2(F, t, groups, folds, seed)
+    if got is None:
+        return [(f"probe_r2.{name}", nan, nan, nan)]
+    pred, used = got
+    t, groups, pred = t[used], groups[used], pred[used]
+    n = len(t)
+    rows = [(f"probe_r2.{name}", _mean_group_r2(t, pred, groups, np.arange(n)),
+             *bootstrap_ci(lambda idx: _mean_group_r2(t, pred, groups, idx), n, n_boot, seed))]
+    if selectivity and control is not None:
+        tc = np.asarray(control, dtype=float)[used]
+        gc = _grouped_r2(F[used], tc, groups, folds, seed)
+        if gc is not None and gc[1].all():
+            pc = gc[0]
+
+            def sel(idx):
+                return _mean_group_r2(t, pred, groups, idx) - _mean_group_r2(tc, pc, groups, idx)
+
+            rows.append((f"probe_selectivity.{name}", sel(np.arange(n)), *bootstrap_ci(sel, n, n_boot, seed + 1)))
+    return rows
+
+
 def probe_rows(F: np.ndarray, name: str, kind: str, values, control, *, folds: int = 5, seed: int = 0,
-               C: float = 1.0, n_boot: int = 30, selectivity: bool = True) -> list[tuple]:
+               C: float = 1.0, n_boot: int = 30, selectivity: bool = True, groups=None) -> list[tuple]:
     """``(metric, value, ci_low, ci_high)`` rows of one label: ``probe_acc.<name>`` (categorical,
-    ordinal) or ``probe_r2.<name>`` (continuous), and ``probe_selectivity.<name>`` against the control
-    labels ``control`` (one per item; skipped when ``selectivity`` is False or ``control`` is None)."""
+    ordinal) or ``probe_r2.<name>`` (continuous; ordinal with ``groups``, one group per item: within
+    each group), and ``probe_selectivity.<name>`` against the control labels ``control`` (one per item;
+    skipped when ``selectivity`` is False or ``control`` is None)."""
     nan = float("nan")
     F = np.asarray(F, dtype=float)
     n = len(F)
+    if kind == "ordinal" and groups is not None:
+        return _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity)
     if kind == "continuous":
         t = np.asarray(values, dtype=float)
         pred = _oof_values(F, t, folds, seed)

@@ -153,6 +153,8 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
+        if options.geometry.probes and any(lab.kind == "ordinal" and lab.within for lab in cs.spec.labels):
+            parts["ordinal_probe"] = "within"  # probed inside each group since; entries before pooled the groups
     else:  # "units": entries hold the per-unit arrays the specificity control needs
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":

@@ -10,7 +10,7 @@ Rules before controls:
   BOUNDARY_LAYER_FRACTION (a quarter) of the layers, "inconclusive" when in at least one, else "not
   reproduced".
 - age_nonlinear: the linear R^2 of age (30-d UMAP) at the best layer versus the worst layer at
-  NONLINEAR_DEPTH (25-75% depth); "reproduced" when the intermediate minimum's CI lies wholly below the
+  INTERMEDIATE_DEPTH (25-75% depth); "reproduced" when the intermediate minimum's CI lies wholly below the
   best layer's CI, "inconclusive" when the CIs overlap but the minimum is lower by more than
   NONLINEAR_MIN_DROP (0.1), else "not reproduced".
 - progression_circular (per disease): a layer is circular when circularity > CIRCULARITY_THRESHOLD (0.25:
@@ -20,10 +20,13 @@ Rules before controls:
 - drugs_specialty_over_mechanism: the silhouette gap (specialty - mechanism) at the layer where the
   specialty silhouette is highest; "reproduced" when its CI lies above 0, "not reproduced" when below 0,
   else "inconclusive".
-- activation_collapse: layers flagged as collapsed in at least COLLAPSE_MIN_DOMAINS (2) domains at once;
-  "reproduced" when such a layer exists and the effective rank recovers (no such layer at the last
-  layer), "inconclusive" when only single domains flag layers, or the collapse does not recover, else
-  "not reproduced".
+- activation_collapse: per domain, the collapsed ranges of the effective-rank curve (runs of at least
+  COLLAPSE_MIN_RUN (2) layers below COLLAPSE_RATIO (0.5) times the median rank of the curve's top quarter
+  of layers, ``medmap.analyses.collapse.collapse_ranges``; fixed here, whatever the run's
+  ``collapse_ratio``); a layer is collapsed when it lies in a range in at least COLLAPSE_MIN_DOMAINS (2)
+  domains at once. "reproduced" when a collapsed layer lies at INTERMEDIATE_DEPTH (25-75% depth) and the
+  last layer is not collapsed (the rank recovers); "inconclusive" when layers collapse only outside that
+  depth, in single domains, or without recovery; else "not reproduced".
 
 Controls, each evaluated at the finding's layer (score rows ``M@<control>``, see CONVENTIONS):
 - permutation null (rows M@p, M@null95): beaten when the one-sided permutation p-value is below the
@@ -34,9 +37,16 @@ Controls, each evaluated at the finding's layer (score rows ``M@<control>``, see
   0.05). Without a p-value, a P_MAX of 0.05 or more may be judged from M@null95 (value > null95).
 - lexical baseline (rows M@lexical): beaten when the finding's CI lower bound (its value, without a CI)
   lies above the same metric on the lexical baseline representation (17->18 boundary; drugs gap).
-- random-init model (rows collapse_flag@random_init, or effective_rank@random_init flagged with the same
-  rule): beaten when the re-initialised model does not flag the finding's layer in COLLAPSE_MIN_DOMAINS
-  domains.
+- massive-activation readings (rows effective_rank@standardized, effective_rank@notop<k>): the
+  intermediate collapsed layers are recomputed, by the same rule, on each reading (every coordinate
+  scaled to unit root mean square; the k largest coordinates removed); beaten when at least one
+  intermediate collapsed layer stays collapsed under every reading (the collapse is the representation's,
+  not a few huge coordinates'). Value: the intermediate collapsed layers that do not survive. Not run
+  (null) when no intermediate layer collapsed.
+- random-init model (rows effective_rank@random_init, same rule): beaten when at least one intermediate
+  collapsed layer that survives the readings is not collapsed in the re-initialised model. Value: those
+  layers the re-initialised model collapses too (architecture, not training). Not run (null) when no
+  layer survived the readings (the readings control then already decides).
 A control object: {name, value, margin = observed - value, beaten (true, false, or null when the control
 did not run), rule}. After controls: a raw "not reproduced" stays; a control that ran and was not beaten
 makes "not reproduced" (the control explains the effect); a control that did not run caps the verdict at
@@ -52,7 +62,8 @@ VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 
 BOUNDARY_LAYER_FRACTION = 0.25
 BOUNDARY_P_MAX = 0.01
-NONLINEAR_DEPTH = (0.25, 0.75)
+INTERMEDIATE_DEPTH = (0.25, 0.75)
+"""Depth (layer / n_layers) of the "intermediate layers" of the non-linear age and collapse findings."""
 NONLINEAR_MIN_DROP = 0.1
 NONLINEAR_P_MAX = 0.05
 CIRCULARITY_THRESHOLD = 0.25
@@ -63,11 +74,14 @@ MONOTONE_SPEARMAN = 0.8
 """Detail only: layers where the Spearman correlation of stage with distance exceeds this are listed as
 monotone."""
 COLLAPSE_MIN_DOMAINS = 2
+COLLAPSE_RATIO = 0.5
+COLLAPSE_MIN_RUN = 2
 NULL95_P = 0.05
 """M@null95 is the null's 95th percentile: ``value > null95`` is the test at p < 0.05 and can stand in
 for a p-value only at a P_MAX of 0.05 or more."""
 
 PERMUTATION_NULL, LEXICAL_BASELINE, RANDOM_INIT = "permutation null", "lexical baseline", "random-init model"
+READINGS = "massive-activation readings"
 
 
 def finite(x) -> bool:
@@ -121,12 +135,18 @@ def gap_verdict(ci_low, ci_high) -> str:
     return INCONCLUSIVE
 
 
-def collapse_verdict(n_multi_layers: int, recovered: bool, n_single_layers: int) -> str:
-    """``n_multi_layers`` layers flagged in COLLAPSE_MIN_DOMAINS domains or more (``recovered``: none of
-    them is the last layer); ``n_single_layers`` layers flagged by one domain only."""
-    if n_multi_layers:
-        return REPRODUCED if recovered else INCONCLUSIVE
-    return INCONCLUSIVE if n_single_layers else NOT_REPRODUCED
+def is_intermediate(layer, n_layers: int) -> bool:
+    lo, hi = INTERMEDIATE_DEPTH
+    return lo * n_layers <= float(layer) <= hi * n_layers
+
+
+def collapse_verdict(n_intermediate: int, n_collapsed: int, recovered: bool, n_single_layers: int) -> str:
+    """``n_collapsed`` layers collapsed in COLLAPSE_MIN_DOMAINS domains or more, ``n_intermediate`` of
+    them at INTERMEDIATE_DEPTH (``recovered``: the last layer is not collapsed); ``n_single_layers`` layers
+    in a collapsed range of one domain only."""
+    if n_intermediate and recovered:
+        return REPRODUCED
+    return INCONCLUSIVE if n_collapsed or n_single_layers else NOT_REPRODUCED
 
 
 def _control(name: str, value, observed, beaten, rule: str, **extra) -> dict:
@@ -156,12 +176,25 @@ def lexical_control(observed, observed_ci_low, lexical) -> dict:
     return _control(LEXICAL_BASELINE, lexical, observed, beaten, "CI lower bound above the lexical baseline")
 
 
-def random_init_control(observed_domains, random_domains) -> dict:
-    """Random-init model: beaten when the re-initialised model flags the layer in fewer than
-    COLLAPSE_MIN_DOMAINS domains (None: the control did not run)."""
-    beaten = None if not finite(random_domains) else bool(float(random_domains) < COLLAPSE_MIN_DOMAINS)
-    return _control(RANDOM_INIT, random_domains, observed_domains, beaten,
-                    f"the random-init model flags the layer in fewer than {COLLAPSE_MIN_DOMAINS} domains")
+def readings_control(n_collapsed, n_not_surviving) -> dict:
+    """Massive-activation readings: of ``n_collapsed`` intermediate collapsed layers, ``n_not_surviving``
+    are not collapsed under some reading; beaten when at least one survives (None: no reading ran, or no
+    intermediate layer collapsed, so there is nothing to test)."""
+    testable = finite(n_not_surviving) and finite(n_collapsed) and float(n_collapsed) > 0
+    beaten = bool(float(n_collapsed) - float(n_not_surviving) > 0) if testable else None
+    return _control(READINGS, n_not_surviving, n_collapsed, beaten,
+                    "a collapsed intermediate layer stays collapsed with each coordinate standardized and with "
+                    "the largest coordinates removed")
+
+
+def random_init_control(n_surviving, n_random) -> dict:
+    """Random-init model: of ``n_surviving`` collapsed layers, the re-initialised model collapses
+    ``n_random`` too; beaten when at least one is left (None: the control did not run, or no layer
+    survived to be tested)."""
+    testable = finite(n_random) and finite(n_surviving) and float(n_surviving) > 0
+    beaten = bool(float(n_surviving) - float(n_random) > 0) if testable else None
+    return _control(RANDOM_INIT, n_random, n_surviving, beaten,
+                    "a collapsed layer that the random-init model does not collapse")
 
 
 def controlled_verdict(raw: str, controls: list[dict]) -> str:

@@ -30,10 +30,13 @@ from medmap.maps._common import domain_key, technique_key
 from medmap.store import write_json as write_json_atomic
 from medmap.store.schema import MAP_COLUMNS, SCORE_COLUMNS
 from medmap.store import write_with as atomic_write
-from medmap.maps.rules import MapRules, intervals_for, is_specific, smooth
+from medmap.maps.rules import (GEOMETRY_P_MAX, SPECIFIC_MARGIN, MapRules, beyond_controls, intervals_for, is_specific,
+                               smooth, within)
 
 SPECIFIC = "@specific"
-LANE_STATUSES = ("mapped", "not specific")
+NOT_SPECIFIC, NOT_BEYOND_CONTROLS = "not specific", "not beyond controls"
+LANE_STATUSES = ("mapped", NOT_SPECIFIC, NOT_BEYOND_CONTROLS)
+"""A lane other than ``mapped`` has no interval; its ``reason`` says why."""
 
 
 def _default_primary(domain: str, technique: str) -> str | None:
@@ -115,8 +118,10 @@ class LayerMap:
 
     lanes: list[dict] = field(default_factory=list)
     """One dict per (model, domain, technique) lane: ``metric`` (the curve used), ``curve`` (``specific``
-    or ``raw``), ``status`` (``mapped``, or ``not specific``: the domain's specific curve has no layer
-    whose CI lies above 0, so the lane has no interval) and ``reason`` (in words)."""
+    or ``raw``), ``status`` (``mapped``; ``not specific``: no layer of the domain's specific curve has its
+    CI above 0 inside the curve's intervals; ``not beyond controls``: no geometry layer of the interval beats
+    its permutation null and lexical baseline; either way the lane has no interval) and ``reason`` (in
+    words)."""
 
     def __post_init__(self):
         if self.agreement is None:
@@ -267,13 +272,9 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
         curve["smoothed"] = smooth(curve["value"].to_numpy(), rules.sigma)
         found = intervals_for(technique, curve["value"].to_numpy(), rules)
         if lane["curve"] == "specific":
-            above = int(np.sum(curve["ci_low"].to_numpy() > 0))
-            if is_specific(curve["ci_low"].to_numpy()):
-                lane["reason"] = f"{above} layer(s) whose CI lies above the reference set's effect"
-            else:
-                found = []
-                lane.update(status="not specific", reason="no layer's CI lies above the reference set's effect: "
-                                                          "not treated differently from general knowledge")
+            found = _specific_part(found, curve["ci_low"].to_numpy(), lane)
+        elif technique == "geometry" and rules.geometry_control == "controlled":
+            found = _controlled_part(found, select(metric + "@p"), select(metric + "@excess"), n, lane)
         lanes.append({"model": model, "domain": domain, "technique": technique, "metric": metric, **lane})
         inside = np.zeros(n, dtype=bool)
         for start, end in found:
@@ -290,6 +291,51 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
                           f"{present}); pass primary={{(domain, technique): metric}} to choose")
     table = _coerce(pd.concat(frames, ignore_index=True), TABLE_COLUMNS)
     return LayerMap(table=table, intervals=intervals, rules=rules, lanes=lanes)
+
+
+def _specific_part(found: list, ci_low: np.ndarray, lane: dict) -> list:
+    """The layers of a specific curve's intervals whose CI lies above the reference set's effect; the lane
+    (updated in place) is "not specific" when there are none."""
+    with np.errstate(invalid="ignore"):
+        above = ci_low > SPECIFIC_MARGIN
+    if not is_specific(ci_low):
+        lane.update(status=NOT_SPECIFIC, reason="no layer's CI lies above the reference set's effect: "
+                                                "not treated differently from general knowledge")
+        return []
+    kept = within(found, above)
+    if not kept:
+        lane.update(status=NOT_SPECIFIC, reason=f"the {int(above.sum())} layer(s) whose CI lies above the reference "
+                                                "set's effect are outside the curve's intervals")
+    else:
+        lane["reason"] = (f"{int(above.sum())} layer(s) whose CI lies above the reference set's effect; the "
+                          f"intervals keep those of them inside the curve's top runs")
+    return kept
+
+
+def _controlled_part(found: list, p_rows: pd.DataFrame, excess_rows: pd.DataFrame, n: int, lane: dict) -> list:
+    """The layers of a geometry lane's intervals that beat the curve's permutation null and lexical
+    baseline (:func:`medmap.maps.rules.beyond_controls`); the lane (updated in place) is "not beyond
+    controls" when none does. Without the control rows the intervals stay as they are, and the reason says so."""
+    if p_rows.empty or excess_rows.empty:
+        lane["reason"] = "no permutation-null or excess rows for this curve: intervals not checked against controls"
+        return found
+
+    def per_layer(rows):
+        full = np.full(n, np.nan)
+        full[rows["layer"].astype("int64").to_numpy()] = pd.to_numeric(rows["value"], errors="coerce").to_numpy(float)
+        return full
+
+    ok = beyond_controls(per_layer(p_rows), per_layer(excess_rows))
+    kept = within(found, ok)
+    if found and not kept:
+        lane.update(status=NOT_BEYOND_CONTROLS,
+                    reason=f"no layer of the fastest rise has p < {GEOMETRY_P_MAX:g} and a value above both its "
+                           f"null's 95th percentile and its lexical baseline ({int(ok.sum())} such layer(s) "
+                           f"elsewhere): chance or the prompt's tokens explain the rise")
+    else:
+        lane["reason"] = (f"{int(ok.sum())} layer(s) beat the permutation null and the lexical baseline; the "
+                          f"intervals keep those of them inside the fastest rise")
+    return kept
 
 
 def _lane(technique: str, metric: str, rules: MapRules) -> dict:

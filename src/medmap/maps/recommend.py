@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from medmap.analyses.probes import PROBE_SCORES
 from medmap.errors import ConfigError, MedmapError
 from medmap.maps.layer_map import LayerMap
 from medmap.maps.rules import MapRules, fastest_rise, smooth, top_runs
@@ -62,7 +63,8 @@ class RecommendOptions:
     always the raw curves."""
     techniques: dict = field(default_factory=lambda: {
         "finetune": REPRESENTED + CAUSAL, "unlearn": CAUSAL})
-    """The evidence sources of each goal. ``probe`` is the geometry technique's ``probe_acc.<label>``."""
+    """The evidence sources of each goal. ``probe`` is the geometry technique's probe of the map's label
+    (``probe_acc.<label>``, or ``probe_r2.<label>`` for a continuous label or a stage within disease)."""
     weights: dict = field(default_factory=dict)
     """Weight of each technique's interval vote (default 1.0 for every technique)."""
     rules: MapRules | None = None
@@ -151,7 +153,9 @@ def _sources(lmap: LayerMap, scores: pd.DataFrame, domain: str, techniques, opts
             continue
         if t == "probe":
             label = base.split(".", 1)[1] if "." in base else ""
-            metric, kind, rule = f"probe_acc.{label}", "geometry", "rise"
+            have = set(scores.loc[scores["domain"] == domain, "metric"].astype(str))
+            metric = next((m for m in (f"{p}.{label}" for p in PROBE_SCORES) if m in have), f"probe_acc.{label}")
+            kind, rule = "geometry", "rise"
         elif t == "geometry":
             metric, kind, rule = base, "geometry", "rise"
         else:

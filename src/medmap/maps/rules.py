@@ -12,7 +12,14 @@ where the curve says "here". The paper ("From curves to the map") does it in two
 For the techniques with a specificity control (saliency, lesion, patching, lens) the curve is by default
 the domain's effect minus the reference set's (``M@specific``, ``causal_curve``). A lane whose specific
 curve has no layer with its CI wholly above 0 (:func:`is_specific`) is *not specific*: the domain is not
-treated differently from general knowledge there, and the lane gets no interval.
+treated differently from general knowledge there, and the lane gets no interval. A specific lane's
+intervals keep only their layers whose CI lies above 0 (:func:`within`): a layer of a top run whose CI
+includes 0 is not one where the domain was shown to differ from general knowledge.
+
+Geometry lanes are checked against their controls in the same way (``geometry_control``): an interval
+keeps only the layers where the curve beats its permutation null (``M@p`` < :data:`GEOMETRY_P_MAX`) and
+both the null's 95th percentile and the lexical baseline (``M@excess`` > 0); a lane with no such layer
+in its interval is *not beyond controls*: chance or the prompt's tokens explain its rise.
 
 Intervals are inclusive ``(start, end)`` pairs of 0-based layer indices. Every function here accepts
 any float array (empty, constant, containing NaN or infinities; infinities are treated as NaN) and
@@ -59,6 +66,10 @@ class MapRules:
     """Saliency, lesion, patching, lens: ``specific`` draws the intervals from the domain-minus-reference
     curve ``M@specific`` where the scores have it (a lane with no layer above the reference is marked
     "not specific" and gets no interval); ``raw`` from the technique's own curve."""
+    geometry_control: Literal["controlled", "raw"] = "controlled"
+    """Geometry: ``controlled`` keeps, of each interval, only the layers where the curve beats its
+    permutation null and its lexical baseline (rows ``M@p``, ``M@excess``; a lane without such a layer is
+    "not beyond controls"); ``raw`` keeps the paper's interval as it is."""
 
     def to_dict(self) -> dict:
         """The rules as a plain JSON-ready dict (``MapRules(**d)`` rebuilds them)."""
@@ -76,6 +87,29 @@ def is_specific(ci_low) -> bool:
     wholly above :data:`SPECIFIC_MARGIN`. NaN bounds (too few items for a CI) never count."""
     lo = _as_curve(ci_low)
     return bool(np.any(lo[np.isfinite(lo)] > SPECIFIC_MARGIN))
+
+
+GEOMETRY_P_MAX = 0.05
+"""A geometry layer beats its permutation null when its one-sided p-value (``M@p``) is below this."""
+
+
+def beyond_controls(p, excess) -> np.ndarray:
+    """Per layer, whether a geometry curve beats its controls there: ``p`` < :data:`GEOMETRY_P_MAX` and
+    ``excess`` (value minus the larger of the null's 95th percentile and the lexical baseline) > 0. NaN
+    never counts."""
+    p, excess = _as_curve(p), _as_curve(excess)
+    with np.errstate(invalid="ignore"):
+        return (p < GEOMETRY_P_MAX) & (excess > 0)
+
+
+def within(intervals: list[Interval], keep) -> list[Interval]:
+    """The parts of ``intervals`` made of layers where ``keep`` (a boolean per layer) is true, as maximal
+    runs (a single layer included)."""
+    keep = np.asarray(keep, dtype=bool)
+    inside = np.zeros(keep.size, dtype=bool)
+    for start, end in intervals:
+        inside[start:end + 1] = True
+    return _runs(inside & keep)
 
 
 def _as_curve(values) -> np.ndarray:

@@ -9,7 +9,8 @@ One row of panels per technique:
   linear probes (``probe_acc.<label>``, ``probe_selectivity.<label>``) when the run has them.
 - saliency, lesion, patching, lens: the raw curve, and beside it the specific curve ``M@specific`` (the
   domain minus the reference set) with its CI and a zero line. The map's intervals are shaded on the
-  panel whose curve the map used; a lane the map found "not specific" says so."""
+  panel whose curve the map used; a lane the map found "not specific" (or, for geometry, "not beyond
+  controls") says so."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from medmap.analyses.probes import PROBE_SCORES
+from medmap.maps.layer_map import NOT_SPECIFIC, SPECIFIC
 from medmap.report.data import ReportError, ordered_techniques
+from medmap.report.figures import unmapped
 from medmap.report.style import as_frame, layer_curve, new_figure, technique_style, text, tidy_axes
 
 # Preferred primary metric per technique when map.csv is absent (first present wins).
 PRIMARY_PREFERENCE = ("silhouette_umap.", "r2_umap.", "spearman.", "mean_abs.both", "logprob_drop", "recovery",
                       "lens_logprob")
-SPECIFIC = "@specific"
-PROBE_PREFIXES = ("probe_acc.", "probe_selectivity.")
+PROBE_PREFIXES = tuple(f"{p}." for p in PROBE_SCORES) + ("probe_selectivity.",)
 NULL_COLOUR, LEXICAL_COLOUR = "#9a9a9a", "#444444"
 
 
@@ -121,7 +124,7 @@ def _specific_panel(ax, tech, metric, rows, iv, colour, shade: bool, lane: dict 
     ax.plot(c["layer"], c["value"], color=colour, lw=1.5, marker=".", ms=4, label=text(metric))
     if "smoothed" in c and c["smoothed"].notna().any():
         ax.plot(c["layer"], c["smoothed"], color="#333333", ls="--", lw=1, label="smoothed")
-    status = f" ({lane['status']})" if lane and lane.get("status") == "not specific" else ""
+    status = f" ({lane['status']})" if lane and lane.get("status") == NOT_SPECIFIC else ""
     ax.set_title(text(f"{tech}: {metric}{status}\ndomain minus reference set"), loc="left", fontsize=10)
     if status:
         ax.text(0.5, 0.92, "not specific: no layer above the reference", transform=ax.transAxes, ha="center",
@@ -133,14 +136,14 @@ def _probe_panel(ax, sdf: pd.DataFrame) -> None:
     metrics = sorted(m for m in set(sdf["metric"]) if m.startswith(PROBE_PREFIXES) and not is_control(m))
     for k, m in enumerate(metrics):
         c = _rows(sdf, m)
-        ls = "-" if m.startswith("probe_acc.") else "--"
+        ls = "--" if m.startswith("probe_selectivity.") else "-"
         line, = ax.plot(c["layer"], c["value"], lw=1.3, ls=ls, label=text(m))
         ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=line.get_color(), alpha=0.15, lw=0)
         null = _rows(sdf, m + "@null95")
         if len(null):
             ax.plot(null["layer"], null["value"], lw=0.8, ls=":", color=line.get_color(),
                     label="null (95th pct)" if k == 0 else None)
-    ax.set_title("geometry: linear probes (accuracy, selectivity)", loc="left", fontsize=10)
+    ax.set_title("geometry: linear probes (accuracy or R^2, selectivity)", loc="left", fontsize=10)
 
 
 def _groups(mdf, sdf, domain, techniques) -> list[list[tuple]]:
@@ -204,6 +207,8 @@ def curves_figure(scores_df: Any, map_df: Any, intervals: Any, domain: str, lane
             draw_controls(ax, own, metric)
             if tech != "geometry" and f"{metric}{SPECIFIC}" in set(own["metric"]):
                 ax.set_title(text(f"{tech}: {metric}\nraw"), loc="left", fontsize=10)
+            elif (status := unmapped(lanes).get((domain, tech))) is not None:
+                ax.set_title(text(f"{tech}: {metric} ({status})"), loc="left", fontsize=10)
             ax.axhline(0, color="#cccccc", lw=0.6, zorder=0)
         elif kind == "specific":
             _specific_panel(ax, tech, metric, rows, here, colour, shade, lane_of.get((domain, tech)))

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from medmap.maps.layer_map import LANE_STATUSES
 from medmap.report.data import (ReportError, is_numeric_label, num, ordered, ordered_techniques,
                                 template_of)
 from medmap.report.style import (as_frame, domain_colour, layer_curve, new_figure,
@@ -39,10 +40,11 @@ def _agreement_counts(agreement: pd.DataFrame, intervals: pd.DataFrame, domain: 
     return counts
 
 
-def not_specific(lanes: Any) -> set[tuple[str, str]]:
-    """(domain, technique) of the map's lanes marked "not specific" (``map.json`` ``lanes``)."""
-    return {(str(x.get("domain")), str(x.get("technique"))) for x in (lanes or [])
-            if isinstance(x, dict) and x.get("status") == "not specific"}
+def unmapped(lanes: Any) -> dict[tuple[str, str], str]:
+    """{(domain, technique): status} of the map's lanes without intervals by a control ("not specific",
+    "not beyond controls"; ``map.json`` ``lanes``)."""
+    return {(str(x.get("domain")), str(x.get("technique"))): str(x.get("status")) for x in (lanes or [])
+            if isinstance(x, dict) and x.get("status") in LANE_STATUSES[1:]}
 
 
 def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequence[str],
@@ -51,8 +53,9 @@ def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequenc
 
     Each domain is a band: one lane per technique with a bar over each interval and its marker at
     each layer, and below them a heat strip of the number of techniques whose interval covers the
-    layer. A lane the map marked "not specific" (``lanes``: map.json's) is a hatched bar over every layer
-    with those words: the domain is not treated differently from general knowledge there. With
+    layer. A lane the map marked "not specific" or "not beyond controls" (``lanes``: map.json's) is a
+    hatched bar over every layer with those words: the domain is not treated differently from general
+    knowledge there, or its geometry does not beat chance and the prompt's tokens. With
     ``depth``, the x axis is layer / n_layers and layer l spans [l/n, (l+1)/n)."""
     from matplotlib.patches import Rectangle
 
@@ -66,7 +69,7 @@ def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequenc
     vmax = vmax or max(len(techniques), 1)
     cmap = colormaps["Purples"]
     image = None
-    flat = not_specific(lanes)
+    flat = unmapped(lanes)
     for i, domain in enumerate(domains):
         counts = _agreement_counts(ag, iv, domain, n_layers)
         image = ax.imshow(counts[None, :], extent=(x0, x1, i + 0.46, i + 0.28), cmap=cmap, vmin=0, vmax=vmax,
@@ -84,7 +87,7 @@ def draw_map(ax, intervals: Any, agreement: Any, n_layers: int, domains: Sequenc
                 h = min(0.1, 0.8 * float(lane_y[1] - lane_y[0])) if len(lane_y) > 1 else 0.1
                 ax.add_patch(Rectangle((x0, y - h / 2), x1 - x0, h, fill=False, hatch="////", edgecolor=colour,
                                        lw=0.6, alpha=0.8, zorder=2))
-                ax.text((x0 + x1) / 2, y, f"{_t(tech)}: not specific", ha="center", va="center", fontsize=6.5,
+                ax.text((x0 + x1) / 2, y, f"{_t(tech)}: {flat[(domain, tech)]}", ha="center", va="center", fontsize=6.5,
                         color="#333333", zorder=3, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
             for _, r in rows.iterrows():
                 s, e = int(r["start"]), int(r["end"])
@@ -123,7 +126,7 @@ def technique_handles(techniques: Sequence[str]):
 def map_figure(map_df: Any, intervals: Any, agreement: Any, *, n_layers: int | None = None,
                depth: bool = False, title: str | None = None, lanes: Any = None):
     """The knowledge map (the paper's figure 2): domain × layer, one lane and marker per technique,
-    bars over each technique's interval(s), hatched "not specific" lanes (``lanes``: map.json's), and a
+    bars over each technique's interval(s), hatched "not specific" / "not beyond controls" lanes (``lanes``: map.json's), and a
     heat strip with the agreement count per layer."""
     mdf = as_frame(map_df, ("model", "n_layers", "domain", "technique"))
     iv = as_frame(intervals, ("model", "domain", "technique", "start", "end"))
@@ -239,20 +242,45 @@ def umap_grid(emb: dict, colour_label: str, marker_label: str | None = None, joi
 
 
 def collapse_figure(scores_df: Any):
-    """Mean pairwise cosine and effective rank of the activations per layer, one line per domain;
-    layers flagged by ``collapse_flag`` are marked with a cross."""
+    """Mean pairwise cosine and effective rank of the activations per layer, one line per domain (dotted:
+    the random-init model), and the effective rank under the massive-activation readings (dashed:
+    standardized coordinates; dash-dot: the largest coordinates removed). Crosses mark the layers of each
+    domain's collapsed ranges (``collapse_range_flag``; the older edge flags ``collapse_flag`` where a run
+    has no range rows); grey bands the layers the collapse finding counts (a range in two domains or more,
+    :func:`medmap.analyses.findings.collapsed_layers`)."""
+    from matplotlib.lines import Line2D
+
+    from medmap.analyses.findings import collapsed_layers
+
     scores = as_frame(scores_df, ("domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
+    scores = scores.assign(metric=scores["metric"].astype(str))
     metrics = [m for m in ("mean_cosine", "effective_rank") if (scores["metric"] == m).any()]
     if not metrics:
         raise ReportError("collapse_figure: scores have neither 'mean_cosine' nor 'effective_rank'")
-    fig = _figure((5.4 * len(metrics), 3.4))
-    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
-    flags = scores[(scores["metric"] == "collapse_flag") & (scores["value"] > 0)]
-    for ax, metric in zip(axes, metrics):
+    readings = sorted({m for m in scores["metric"] if m.startswith("effective_rank@")
+                       and (m.endswith("@standardized") or "@notop" in m)})
+    panels = metrics + (["readings"] if readings and "effective_rank" in metrics else [])
+    fig = _figure((5.4 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    flag_metric = "collapse_range_flag" if (scores["metric"] == "collapse_range_flag").any() else "collapse_flag"
+    flags = scores[(scores["metric"] == flag_metric) & (scores["value"] > 0)]
+    multi = collapsed_layers(scores)[0] if "effective_rank" in metrics else []
+    styles = {r: ("--" if r.endswith("@standardized") else "-.") for r in readings}
+    for ax, panel in zip(axes, panels):
+        for layer in multi:
+            ax.axvspan(layer - 0.5, layer + 0.5, color="#dddddd", lw=0, zorder=0)
+        metric = "effective_rank" if panel == "readings" else panel
         rows = scores[scores["metric"] == metric]
         for domain in ordered(rows["domain"]):
             c = _curve(rows[rows["domain"] == domain])
             colour = domain_colour(domain)
+            if panel == "readings":
+                for r in readings:
+                    rr = scores[(scores["metric"] == r) & (scores["domain"] == domain)]
+                    if len(rr):
+                        rc = _curve(rr)
+                        ax.plot(rc["layer"], rc["value"], color=colour, lw=1.1, ls=styles[r])
+                continue
             ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color=colour, alpha=0.15, lw=0)
             ax.plot(c["layer"], c["value"], color=colour, lw=1.4, label=_t(domain))
             rand = scores[(scores["metric"] == f"{metric}@random_init") & (scores["domain"] == domain)]
@@ -262,19 +290,21 @@ def collapse_figure(scores_df: Any):
             fl = c[c["layer"].isin(flags.loc[flags["domain"] == domain, "layer"])]
             if len(fl):
                 ax.plot(fl["layer"], fl["value"], ls="", marker="x", color="#d62728", ms=7, mew=1.6)
-        ax.set_title(_t(metric), loc="left", fontsize=10)
+        ax.set_title(_t("effective rank: readings" if panel == "readings" else metric), loc="left", fontsize=10)
         ax.set_xlabel("decoder layer")
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     handles, labels_ = axes[0].get_legend_handles_labels()
     if len(flags):
-        from matplotlib.lines import Line2D
-
         handles.append(Line2D([], [], ls="", marker="x", color="#d62728", mew=1.6))
-        labels_.append("collapse flagged")
-    if scores["metric"].astype(str).str.endswith("@random_init").any():
-        from matplotlib.lines import Line2D
-
+        labels_.append("collapsed range" if flag_metric == "collapse_range_flag" else "collapse flagged")
+    if multi:
+        handles.append(Line2D([], [], color="#dddddd", lw=6))
+        labels_.append("collapsed in >= 2 domains")
+    for r in readings:
+        handles.append(Line2D([], [], color="#555555", ls=styles[r]))
+        labels_.append(_t(r.split("@", 1)[1]))
+    if scores["metric"].str.endswith("@random_init").any():
         handles.append(Line2D([], [], color="#555555", ls=":"))
         labels_.append("random-init model (dotted)")
     fig.legend(handles, labels_, loc="outside right upper", fontsize=8, frameon=False)

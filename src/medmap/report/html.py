@@ -12,7 +12,7 @@ import numpy as np
 from medmap.report import _html as H
 from medmap.report.data import (ReportError, RunData, fmt, is_numeric_label, label_names, load_run, ordered,
                                 ordered_techniques, umap_views)
-from medmap.report.figures import join_paths
+from medmap.report.figures import join_paths, unmapped
 from medmap.report.render import render_figures
 from medmap.store import write_text
 
@@ -21,9 +21,8 @@ def _intervals_table(run: RunData) -> str:
     """Domain rows × technique columns; each cell lists the intervals as layers and depth."""
     n = run.n_layers or 0
     cells: dict[tuple[str, str], list[str]] = {}
-    for lane in run.lanes:
-        if lane.get("status") == "not specific":
-            cells[(str(lane.get("domain")), str(lane.get("technique")))] = ["<i>not specific</i>"]
+    for key, status in unmapped(run.lanes).items():
+        cells[key] = [f"<i>{H.esc(status)}</i>"]
     for iv in run.intervals:
         s, e = int(iv["start"]), int(iv["end"])
         depth = f" <small>({s / n:.2f}–{(e + 1) / n:.2f})</small>" if n else ""
@@ -37,7 +36,8 @@ def _intervals_table(run: RunData) -> str:
     return H.table(["domain"] + techniques, rows) + \
         ('<p class="note">Layers (and depth = layer / n_layers); hover a cell for the curve used (<code>@specific</code>: '
          'the domain minus the reference set). <i>not specific</i>: no layer of the domain lies above general '
-         'knowledge for that technique, so it has no interval.</p>')
+         'knowledge for that technique, so it has no interval; <i>not beyond controls</i>: no geometry layer of the '
+         'interval beats its permutation null and its lexical baseline.</p>')
 
 
 CONTROLS_NOTE = (
@@ -52,7 +52,9 @@ CONTROLS_NOTE = (
     "re-initialised weights; what it shows too is architecture, not learned knowledge.</li>"
     "<li><b>Specific curves</b> (saliency, lesion, patching, lens; <code>M@specific</code>): the domain's "
     "effect minus the general-knowledge reference set's, with a bootstrap CI over the items of both. The "
-    "map draws these by default; a lane with no layer whose CI lies above 0 is <i>not specific</i>.</li>"
+    "map draws these by default; a lane with no layer whose CI lies above 0 is <i>not specific</i>, and an "
+    "interval keeps only its layers whose CI lies above 0. Geometry intervals likewise keep only the layers "
+    "that beat both the null and the lexical baseline (<i>not beyond controls</i> when none does).</li>"
     "<li><b>Findings</b>: <i>before controls</i> is the rule on the measured curve alone; the verdict "
     "requires beating every control that ran, is <i>not reproduced</i> when a control explains the effect, "
     "and at most <i>inconclusive</i> when a control did not run.</li></ul>")
