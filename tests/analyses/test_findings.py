@@ -147,7 +147,8 @@ def _age(strength17=3.0, with_controls=True, p=0.001, lexical=1.0):
     r2 = np.array([0.9, 0.95, 0.9, 0.6, 0.5, 0.55, 0.6, 0.8, 0.9, 0.95, 0.97, 0.98])
     rows += _rows("age", "r2_umap.age", r2, lo=r2 - 0.03, hi=r2 + 0.03)
     if with_controls:
-        rows += _rows("age", "boundary_17_18.age@p", np.full(L, p))
+        rows += _rows("age", "boundary_17_18.age@p", np.full(L, p / 2))
+        rows += _rows("age", "boundary_17_18.age@p_layers", np.full(L, p))  # the best layer is picked
         rows += _rows("age", "boundary_17_18.age@null95", np.full(L, 1.5))
         rows += _rows("age", "boundary_17_18.age@lexical", np.full(L, lexical))
         rows += _rows("age", "r2_umap.age@null95", np.full(L, 0.05))
@@ -178,6 +179,17 @@ def test_findings_without_controls_are_at_most_inconclusive():
         assert f["control"] and all(c["beaten"] is None for c in f["control"])
 
 
+def test_a_layer_picked_as_the_best_is_judged_over_the_layers():
+    # p < 0.01 at the layer itself, but not once the choice of the best of 12 layers is paid for
+    rows = [r for r in _age() if r["metric"] != "boundary_17_18.age@p_layers"]
+    b = _by_id(findings(pd.DataFrame(rows), "m"))["age_boundary_17_18"]
+    assert b["control"][0]["beaten"] is None and b["verdict"] == I  # no family-wise rows: not judged
+    rows += _rows("age", "boundary_17_18.age@p_layers", np.full(L, 0.04))
+    b = _by_id(findings(pd.DataFrame(rows), "m"))["age_boundary_17_18"]
+    assert b["control"][0]["over_layers"] is True and b["control"][0]["beaten"] is False and b["verdict"] == N
+    assert "best layer" in b["control"][0]["rule"]
+
+
 def test_a_control_not_beaten_makes_not_reproduced():
     got = _by_id(findings(pd.DataFrame(_age(p=0.2)), "m"))
     assert got["age_boundary_17_18"]["verdict_raw"] == R and got["age_boundary_17_18"]["verdict"] == N
@@ -190,17 +202,18 @@ def test_progression_drugs_and_collapse_controls():
     circ = np.r_[np.full(6, 0.1), np.full(6, 0.6)]
     rows = _rows("progression", "circularity.stage.copd", circ)
     rows += _rows("progression", "circularity.stage.copd@null95", np.full(L, 0.3))
-    rows += _rows("progression", "circularity.stage.copd@p", np.full(L, 0.001))
+    rows += _rows("progression", "circularity.stage.copd@p_layers", np.full(L, 0.001))
     circ2 = np.r_[np.full(6, 0.1), np.full(6, 0.4)]
     rows += _rows("progression", "circularity.stage.ckd", circ2)
     rows += _rows("progression", "circularity.stage.ckd@null95", np.full(L, 0.5))  # order-shuffled paths do as well
+    rows += _rows("progression", "circularity.stage.ckd@p_layers", np.full(L, 0.4))
     sp = np.linspace(0.0, 0.3, L)
     rows += _rows("drugs", "silhouette_umap.specialty", sp)
     rows += _rows("drugs", "silhouette_umap.mechanism", sp / 3)
     gap = sp - sp / 3
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism", gap, lo=gap - 0.05, hi=gap + 0.05)
     rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@lexical", np.full(L, 0.1))
-    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.01))
+    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p_layers", np.full(L, 0.01))
     got = _by_id(findings(pd.DataFrame(rows), "m"))
     assert got["progression_circular.copd"]["verdict"] == R
     ckd = got["progression_circular.ckd"]
@@ -209,8 +222,8 @@ def test_progression_drugs_and_collapse_controls():
     assert d["verdict_raw"] == R and d["verdict"] == R and d["control"][1]["margin"] == pytest.approx(0.1)
     assert d["control"][0]["name"] == "permutation null" and d["control"][0]["beaten"] is True
     # the gap is no larger than class sizes alone give: the null explains it
-    rows = [r for r in rows if r["metric"] != "silhouette_gap.specialty_minus_mechanism@p"]
-    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p", np.full(L, 0.3))
+    rows = [r for r in rows if r["metric"] != "silhouette_gap.specialty_minus_mechanism@p_layers"]
+    rows += _rows("drugs", "silhouette_gap.specialty_minus_mechanism@p_layers", np.full(L, 0.3))
     d = _by_id(findings(pd.DataFrame(rows), "m"))["drugs_specialty_over_mechanism"]
     assert d["verdict_raw"] == R and d["verdict"] == N and d["control"][0]["beaten"] is False
 

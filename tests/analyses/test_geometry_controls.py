@@ -432,8 +432,9 @@ def test_tiny_model_end_to_end_controls_rows_and_cache(tmp_path):
                 note=notes.append)
     names = set(s.metric)
     for m in ("silhouette_umap.kind", "silhouette_raw.kind", "knn_acc.kind"):
-        for c in ("null95", "p", "lexical", "excess", "random_init"):
+        for c in ("null95", "p", "p_layers", "lexical", "excess", "random_init"):
             assert f"{m}@{c}" in names, f"{m}@{c}"
+    assert "_null" not in s.columns and not s.metric.str.contains("@p_layers@").any()
     for m in ("probe_acc.kind", "probe_selectivity.kind", "probe_acc.kind@lexical", "probe_acc.kind@random_init",
               "silhouette_raw.kind[neutral]", "silhouette_raw.kind[t0]", "probe_acc.kind[t0]",
               "collapse_range_flag", "collapse_range_flag@random_init", "effective_rank@standardized",
@@ -532,3 +533,27 @@ def test_no_bootstrap_and_no_permutations_leave_empty_intervals_and_no_nulls():
     m = {r["metric"]: r for r in out}
     assert np.isfinite(m["silhouette_gap.a_minus_b"]["value"]) and np.isnan(m["silhouette_gap.a_minus_b"]["ci_low"])
     assert np.isnan(m["silhouette_umap.a"]["ci_low"]) and not any("@null95" in k for k in m)
+
+
+def test_familywise_p_over_layers_pays_for_picking_the_best_layer():
+    """Every permutation is the same relabeling at each layer: the null of the best layer is each
+    permutation's maximum over the layers. Planted: a value beyond every null value at one layer gives the
+    smallest p at that layer both ways; a value that beats its own layer's null but not the other layers'
+    larger nulls has p < 0.05 at the layer and not over the layers."""
+    from medmap.analyses.controls import NULL_KEY, familywise_rows, null_summary
+
+    rng = np.random.default_rng(0)
+    nulls = [rng.normal(0, 1, 200), rng.normal(0, 1, 200) + 1.5, rng.normal(0, 1, 200)]
+    observed = [2.2, 10.0, 0.0]
+    rows = [{"metric": "m", "layer": l, "value": v, "ci_low": np.nan, "ci_high": np.nan} for l, v in enumerate(observed)]
+    for l, (v, null) in enumerate(zip(observed, nulls)):
+        rows += null_summary("m", v, null, l)
+    fw = {r["layer"]: r["value"] for r in familywise_rows(rows)}
+    p = {r["layer"]: r["value"] for r in rows if r["metric"] == "m@p"}
+    assert all(NULL_KEY not in r for r in rows)  # the nulls never reach the scores
+    assert fw[1] == p[1] == pytest.approx(1 / 201)
+    assert p[0] < 0.05 and fw[0] > 0.2  # layer 1's null (shifted by 1.5) is the best layer's chance level
+    assert all(fw[l] >= p[l] for l in fw)
+    # an oracle: the same numbers by a plain loop over permutations
+    best = np.max(np.vstack(nulls), axis=0)
+    assert fw[0] == pytest.approx((1 + np.sum(best >= 2.2)) / 201)

@@ -9,6 +9,10 @@ For a metric ``M`` of scores.csv (same columns as ``M``):
 - ``M@lexical``: ``M`` on a representation that knows only the tokens (the mean of the model's input
   token embeddings over the concept span, :mod:`medmap.capture.lexical`), through the same pipeline (PCA,
   UMAP, seed); one layer-free value repeated on every layer's row.
+- ``M@p_layers``: the p-value of ``M`` at each layer against the null of the *largest* value of ``M``
+  over all layers (Westfall-Young single step: every permutation is the same relabeling at every layer,
+  so its maximum over the layers is what chance gives for the best of the layers). A finding that picks
+  its layer as the curve's best is judged by it; it controls the family-wise error over the layers.
 - ``M@excess``: observed - max(``M@lexical``, ``M@null95``); its CI is the observed CI shifted by the same
   amount (the references' own uncertainty is not in it). Only for metrics with a null; NaN where the
   lexical value is missing.
@@ -38,6 +42,7 @@ the control task, :mod:`medmap.analyses.probes`).
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -124,13 +129,44 @@ def build_plan(cs, o) -> GeometryPlan:
     return plan
 
 
+NULL_KEY = "_null"
+"""Key of the per-permutation null values an ``@p`` row carries from a layer's job to
+:func:`familywise_rows` (removed there: it never reaches the scores)."""
+
+
 def null_summary(metric: str, observed: float, null: np.ndarray, layer: int) -> list[dict]:
-    """The ``@null95`` and ``@p`` rows of one metric."""
+    """The ``@null95`` and ``@p`` rows of one metric (the ``@p`` row keeps the null under NULL_KEY)."""
     from medmap.analyses.permutation import null95, p_value
 
     nan = float("nan")
     return [{"metric": f"{metric}@null95", "layer": layer, "value": null95(null), "ci_low": nan, "ci_high": nan},
-            {"metric": f"{metric}@p", "layer": layer, "value": p_value(observed, null), "ci_low": nan, "ci_high": nan}]
+            {"metric": f"{metric}@p", "layer": layer, "value": p_value(observed, null), "ci_low": nan, "ci_high": nan,
+             NULL_KEY: np.asarray(null, dtype=float)}]
+
+
+def familywise_rows(rows: list[dict]) -> list[dict]:
+    """``M@p_layers`` for every metric whose ``@p`` rows carry their null (see the module docstring), and
+    those nulls removed from ``rows`` (in place)."""
+    from medmap.analyses.permutation import p_value
+
+    nulls: dict[str, dict[int, np.ndarray]] = {}
+    for r in rows:
+        null = r.pop(NULL_KEY, None)
+        if null is not None:
+            nulls.setdefault(r["metric"][: -len("@p")], {})[r["layer"]] = null
+    observed = {(r["metric"], r["layer"]): r["value"] for r in rows if r["metric"] in nulls}
+    out = []
+    for metric, by_layer in nulls.items():
+        if len({len(v) for v in by_layer.values()}) != 1:
+            continue  # not one relabeling per permutation at every layer
+        stacked = np.vstack(list(by_layer.values()))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a permutation NaN at every layer
+            best = np.nanmax(stacked, axis=0)
+        for layer in sorted(by_layer):
+            out.append({"metric": f"{metric}@p_layers", "layer": layer, "ci_low": float("nan"),
+                        "ci_high": float("nan"), "value": p_value(observed.get((metric, layer), float("nan")), best)})
+    return out
 
 
 def is_base(metric: str) -> bool:

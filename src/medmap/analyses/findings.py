@@ -39,9 +39,11 @@ def _f(id_, domain, title, measure, value=np.nan, lo=np.nan, hi=np.nan, layer=No
             "detail": detail}
 
 
-def null_at(s, domain, metric, layer, observed, p_max) -> dict:
-    return V.null_control(observed, _at(s, domain, metric + "@null95", layer), _at(s, domain, metric + "@p", layer),
-                          p_max)
+def null_at(s, domain, metric, layer, observed, p_max, over_layers: bool = False) -> dict:
+    """The permutation-null control of ``metric`` at ``layer``; ``over_layers``: judged by the family-wise
+    p-value over the layers (``M@p_layers``), for a layer picked as the curve's best."""
+    p = _at(s, domain, metric + ("@p_layers" if over_layers else "@p"), layer)
+    return V.null_control(observed, _at(s, domain, metric + "@null95", layer), p, p_max, over_layers)
 
 
 def lexical_at(s, domain, metric, layer, observed, ci_low) -> dict:
@@ -57,7 +59,7 @@ def age_findings(s: pd.DataFrame) -> list[dict]:
         best = b.loc[b.value.idxmax()] if len(b) and b.value.notna().any() else None
         mode = int(at.value.mode().iloc[0])
         value, lo, layer = (best.value, best.ci_low, best.layer) if best is not None else (np.nan, np.nan, None)
-        controls = [null_at(s, "age", "boundary_17_18.age", layer, value, V.BOUNDARY_P_MAX),
+        controls = [null_at(s, "age", "boundary_17_18.age", layer, value, V.BOUNDARY_P_MAX, over_layers=True),
                     lexical_at(s, "age", "boundary_17_18.age", layer, value, lo)]
         out.append(_f("age_boundary_17_18", "age", "Discontinuity of age between 17 and 18",
                       "strength of the 17->18 step relative to neighbouring steps (max over layers)",
@@ -95,7 +97,7 @@ def progression_findings(s: pd.DataFrame) -> list[dict]:
         circular = c[[V.is_circular(v) for v in c.value]]
         peak = c.loc[c.value.idxmax()]
         mono = rho[rho.value > V.MONOTONE_SPEARMAN].layer.tolist() if len(rho) else []
-        controls = [null_at(s, "progression", metric, peak.layer, peak.value, V.CIRCULAR_P_MAX)]
+        controls = [null_at(s, "progression", metric, peak.layer, peak.value, V.CIRCULAR_P_MAX, over_layers=True)]
         out.append(_f(f"progression_circular.{disease}", "progression", f"Circular progression path: {disease}",
                       "circularity = 1 - d(stage 0, end stage) / max d(stage 0, stage) (max over layers)",
                       peak.value, peak.ci_low, peak.ci_high, peak.layer, V.circular_verdict(len(circular), len(c)),
@@ -116,7 +118,7 @@ def drug_findings(s: pd.DataFrame) -> list[dict]:
         return []
     g = here.iloc[0]
     mech = _curve(s, "drugs", "silhouette_umap.mechanism")
-    controls = [null_at(s, "drugs", gap_metric, best.layer, g.value, V.GAP_P_MAX),
+    controls = [null_at(s, "drugs", gap_metric, best.layer, g.value, V.GAP_P_MAX, over_layers=True),
                 lexical_at(s, "drugs", gap_metric, best.layer, g.value, g.ci_low)]
     detail = (f"best silhouette by specialty {best.value:.3f} (layer {int(best.layer)}); best by mechanism "
               f"{mech.value.max():.3f} (layer {int(mech.loc[mech.value.idxmax()].layer)})"

@@ -153,6 +153,7 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
+        parts["p_layers"] = 1  # entries since hold the family-wise p over layers (M@p_layers)
         if options.geometry.probes and any(lab.kind == "ordinal" and lab.within for lab in cs.spec.labels):
             parts["ordinal_probe"] = "within"  # probed inside each group since; entries before pooled the groups
     else:  # "units": entries hold the per-unit arrays the specificity control needs

@@ -35,6 +35,10 @@ Controls, each evaluated at the finding's layer (score rows ``M@<control>``, see
   shape and not a loss of the signal; circularity against its order-shuffled null: CIRCULAR_P_MAX =
   0.05; drugs gap against the gap of the two labelings' nulls, which keeps their class sizes: GAP_P_MAX =
   0.05). Without a p-value, a P_MAX of 0.05 or more may be judged from M@null95 (value > null95).
+  A finding that picks its layer as a curve's best (17->18 boundary: the strongest layer; circularity:
+  the peak layer; drugs gap: the best specialty layer) is judged by the family-wise p-value over the
+  layers (M@p_layers: the observed value against each permutation's best layer), so that choosing the
+  layer after looking is paid for; without those rows (runs before them) the control did not run.
 - lexical baseline (rows M@lexical): beaten when the finding's CI lower bound (its value, without a CI)
   lies above the same metric on the lexical baseline representation (17->18 boundary; drugs gap).
 - massive-activation readings (rows effective_rank@standardized, effective_rank@notop<k>): the
@@ -154,16 +158,18 @@ def _control(name: str, value, observed, beaten, rule: str, **extra) -> dict:
     return {"name": name, "value": _num(value), "margin": margin, "beaten": beaten, "rule": rule, **extra}
 
 
-def null_control(observed, null95, p, p_max: float) -> dict:
+def null_control(observed, null95, p, p_max: float, over_layers: bool = False) -> dict:
     """Permutation null: beaten when ``p`` < ``p_max``; without a p-value, when ``observed`` > ``null95``
-    provided ``p_max`` >= NULL95_P; not run (beaten None) otherwise."""
+    provided ``p_max`` >= NULL95_P; not run (beaten None) otherwise. ``over_layers``: ``p`` is the
+    family-wise p-value over the layers (``M@p_layers``), for a finding that picked its best layer."""
     if finite(p):
         beaten = bool(float(p) < p_max)
-    elif finite(null95) and finite(observed) and p_max >= NULL95_P:
+    elif finite(null95) and finite(observed) and p_max >= NULL95_P and not over_layers:
         beaten = bool(float(observed) > float(null95))
     else:
         beaten = None
-    return _control(PERMUTATION_NULL, null95, observed, beaten, f"p < {p_max:g}", p=_num(p))
+    rule = f"p < {p_max:g}" + (" against the best layer of each permutation" if over_layers else "")
+    return _control(PERMUTATION_NULL, null95, observed, beaten, rule, p=_num(p), over_layers=over_layers)
 
 
 def lexical_control(observed, observed_ci_low, lexical) -> dict:
