@@ -200,11 +200,15 @@ FACTS = [("The capital of France is", " Paris", "capitals"), ("The capital of It
 
 
 def _set(domain):
-    from medmap.concepts.schema import ConceptItem
+    from medmap.concepts.schema import ConceptItem, PatchPair
     from medmap.concepts.sets import ConceptSet
 
-    items = tuple(ConceptItem(id=f"{domain}-{k}", domain=domain, prompt=p, labels={"category": c}, answer=a)
-                  for k, (p, a, c) in enumerate(FACTS))
+    def pair(k):  # each fact paired with its neighbour of the same category, both ways
+        j = k ^ 1
+        return PatchPair(corrupted_prompt=FACTS[j][0], clean_answer=FACTS[k][1], corrupted_answer=FACTS[j][1])
+
+    items = tuple(ConceptItem(id=f"{domain}-{k}", domain=domain, prompt=p, labels={"category": c}, answer=a,
+                              pair=pair(k)) for k, (p, a, c) in enumerate(FACTS))
     return ConceptSet(domain, items, "test")
 
 
@@ -217,15 +221,17 @@ def test_a_domain_identical_to_the_reference_is_not_specific(tiny_llama, tmp_pat
     real = runner.run_technique
     monkeypatch.setattr(runner, "run_technique", lambda lm, cs, t, *a, **k: calls.append((cs.domain, t)) or
                         real(lm, cs, t, *a, **k))
-    opts = AnalyzeOptions(causal=CausalOptions(n_boot=100, saliency_group=2))
+    # min_gap below any gap: a random-weight model barely tells the answers apart; the pairs it prefers
+    # the wrong way round are still left out (LD_clean <= 0), alike in every set
+    opts = AnalyzeOptions(causal=CausalOptions(n_boot=100, saliency_group=2, min_gap=-1e9))
     sets = [_set("twin"), _set("other"), _set(REFERENCE_DOMAIN)]
-    scores = analyze(tiny_llama, sets, ["saliency", "lesion", "lens"], tmp_path, opts)
+    scores = analyze(tiny_llama, sets, ["saliency", "lesion", "patching", "lens"], tmp_path, opts)
     assert sorted(c for c in calls if c[0] == REFERENCE_DOMAIN) == [(REFERENCE_DOMAIN, t) for t in
-                                                                    ("lens", "lesion", "saliency")]
+                                                                    ("lens", "lesion", "patching", "saliency")]
     spec = scores[scores.metric.str.endswith("@specific")]
     assert set(spec.domain) == {"twin", "other"}
     assert {"mean_abs.both@specific", "logprob_drop@specific", "kl@specific", "accuracy@specific",
-            "lens_logprob@specific"} <= set(spec.metric)
+            "recovery@specific", "lens_logprob@specific"} <= set(spec.metric)
     undefined = spec.value.isna()  # the lens of items whose answer does not rise by 1 nat (random weights)
     assert set(spec[undefined].metric) <= {"lens_logprob@specific"}
     spec = spec[~undefined]
@@ -233,7 +239,7 @@ def test_a_domain_identical_to_the_reference_is_not_specific(tiny_llama, tmp_pat
     assert ((spec.ci_low <= 1e-12) & (spec.ci_high >= -1e-12)).all()
     km = build_map(scores)
     lanes = [x for x in km.lanes if x["technique"] != "geometry"]
-    assert len(lanes) == 6 and all(x["status"] == "not specific" for x in lanes)
+    assert len(lanes) == 8 and all(x["status"] == "not specific" for x in lanes)
     assert not km.intervals
     doc = json.loads((tmp_path / "specificity.json").read_text())
     assert doc["reference"]["status"] == "ran" and doc["reference"]["n_items"] == len(FACTS)

@@ -204,6 +204,23 @@ def test_collapse_figure_shows_readings_and_the_collapsed_layers():
     assert {ln.get_linestyle() for ln in fig.axes[1].lines} == {"--", "-."}
 
 
+def test_findings_figure_draws_each_finding_curve_with_its_controls(loaded):
+    from medmap.report.curves import findings_figure
+
+    found = [{"id": "age_nonlinear", "title": "Non-linear age", "layer": 3, "verdict_raw": "reproduced",
+              "verdict": "not reproduced"},
+             {"id": "activation_collapse", "layer": 2},          # has a figure of its own
+             {"id": "progression_circular.nowhere", "layer": 1}]  # its curve is not in the scores
+    fig = findings_figure(loaded.scores, found)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert ax.get_title(loc="left") == "Non-linear age\nreproduced -> not reproduced"
+    labels = [ln.get_label() for ln in ax.lines] + [c.get_label() for c in ax.collections]
+    assert "the finding's layer" in labels and "r2_umap.age" in labels
+    assert "null (up to 95th pct)" in labels or "lexical baseline" in labels
+    with pytest.raises(ReportError):
+        findings_figure(loaded.scores, found[1:])
+
+
 def test_position_grid_figure(loaded):
     import pandas as pd
 

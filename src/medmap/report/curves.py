@@ -219,3 +219,53 @@ def curves_figure(scores_df: Any, map_df: Any, intervals: Any, domain: str, lane
         tidy_axes(ax)
     fig.suptitle(text(f"{domain}: per-layer curves with their controls (shaded: map intervals)"), x=0.01, ha="left")
     return fig
+
+
+FINDING_CURVES = {"age_boundary_17_18": ("age", "boundary_17_18.age"), "age_nonlinear": ("age", "r2_umap.age"),
+                  "drugs_specialty_over_mechanism": ("drugs", "silhouette_gap.specialty_minus_mechanism")}
+"""Finding id -> (domain, metric) of the curve it is measured on; ``progression_circular.<disease>`` reads
+``circularity.stage.<disease>``; the collapse finding has a figure of its own."""
+
+
+def finding_curve(finding: dict) -> tuple[str, str] | None:
+    fid = str(finding.get("id", ""))
+    if fid.startswith("progression_circular."):
+        return "progression", "circularity.stage." + fid.split(".", 1)[1]
+    return FINDING_CURVES.get(fid)
+
+
+def findings_figure(scores_df: Any, findings: list[dict]):
+    """One panel per finding that is measured on a per-layer curve: the curve with its CI, the controls
+    it is held against (null band up to ``M@null95``, lexical baseline, rings where ``M@excess`` > 0), the
+    finding's layer marked, and the verdict before and after the controls in the title."""
+    scores = as_frame(scores_df, ("domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
+    scores = scores.assign(metric=scores["metric"].astype(str))
+    panels = []
+    for f in findings:
+        where = finding_curve(f)
+        if where is not None:
+            sdf = scores[(scores["domain"] == where[0]) & (scores["technique"] == "geometry")]
+            if (sdf["metric"] == where[1]).any():
+                panels.append((f, where[1], sdf))
+    if not panels:
+        raise ReportError("findings_figure: no finding has its curve in the scores")
+    ncols = 2 if len(panels) > 1 else 1
+    nrows = math.ceil(len(panels) / ncols)
+    fig = new_figure((5.6 * ncols, 3.0 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (f, metric, sdf) in zip(axes, panels):
+        c = _rows(sdf, metric)
+        ax.fill_between(c["layer"], c["ci_low"], c["ci_high"], color="#1f77b4", alpha=0.2, lw=0, label="CI")
+        ax.plot(c["layer"], c["value"], color="#1f77b4", lw=1.4, marker=".", ms=4, label=text(metric))
+        draw_controls(ax, sdf[~sdf["metric"].str.contains("[", regex=False)], metric)
+        if f.get("layer") is not None:
+            ax.axvline(int(f["layer"]), color="#d62728", lw=0.9, ls="--", label="the finding's layer")
+        ax.set_title(text(f"{f.get('title', f.get('id'))}\n{f.get('verdict_raw')} -> {f.get('verdict')}"),
+                     loc="left", fontsize=9)
+        ax.set_xlabel("decoder layer")
+        ax.legend(fontsize=6.5, frameon=False, loc="best")
+        tidy_axes(ax)
+    fig.suptitle("Findings: each measured curve with the controls it is held against", x=0.01, ha="left")
+    return fig

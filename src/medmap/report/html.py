@@ -207,7 +207,9 @@ def report_html(run: RunData, figures: list[dict]) -> str:
         sections.append(("findings", "Findings", "<h2>Findings</h2><p class=\"note\">Claims of the paper checked "
                          "on this model; value with its confidence interval, each control it was held against, and "
                          "the verdict before and after the controls.</p>"
-                         + findings_table(run.findings["findings"]) + CONTROLS_NOTE))
+                         + findings_table(run.findings["findings"])
+                         + (H.img(figs["findings"]["png"], "findings and their controls") if "findings" in figs else "")
+                         + CONTROLS_NOTE))
     curves = [n for n in figs if n.startswith("curves_")]
     if curves:
         sections.append(("curves", "Curves", "<h2>Per-layer curves</h2><p class=\"note\">Primary metric per "
@@ -234,7 +236,10 @@ def report_html(run: RunData, figures: list[dict]) -> str:
                          + H.img(figs["patching_positions"]["png"], "patching per layer and position")))
     if "collapse" in figs:
         sections.append(("collapse", "Collapse", "<h2>Representation collapse</h2><p class=\"note\">Mean pairwise "
-                         "cosine and effective rank of the activations per layer; crosses mark flagged layers.</p>"
+                         "cosine and effective rank of the activations per layer (dotted: the random-init model), and the effective "
+                         "rank with each coordinate standardized (dashed) and with the largest coordinates removed "
+                         "(dash-dot); crosses mark each domain's collapsed ranges, grey bands the layers the "
+                         "collapse finding counts (a range in two domains or more).</p>"
                          + H.img(figs["collapse"]["png"], "collapse curves")))
     if run.robustness is not None:
         sections.append(("robustness", "Robustness", robustness_section(run.robustness)))

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 from medmap.report import figures as F
 from medmap.report import positions as P
-from medmap.report.curves import curves_figure
+from medmap.report.curves import curves_figure, finding_curve, findings_figure
 from medmap.report.data import RunData, load_run, ordered, umap_views
 from medmap.store import write_bytes
 
@@ -22,7 +22,8 @@ DPI = 110
 def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
     """``(name, caption, make)`` for each figure the run's files allow, ``make()`` returning a Figure.
 
-    Names: ``map``, ``curves_<domain>``, ``umap_<domain>_<label>``, ``patching_positions``, ``collapse``."""
+    Names: ``map``, ``curves_<domain>``, ``findings``, ``umap_<domain>_<label>``, ``patching_positions``,
+    ``collapse``."""
     if run.map_df is not None or run.intervals:
         n = run.n_layers
         if n is not None:
@@ -32,6 +33,9 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
         for domain in ordered(run.scores["domain"]):
             yield (f"curves_{domain}", f"{domain}: per-layer curves",
                    lambda d=domain: curves_figure(run.scores, run.map_df, run.intervals, d, lanes=run.lanes))
+    listed = (run.findings or {}).get("findings") or []
+    if run.scores is not None and any(finding_curve(f) for f in listed):
+        yield "findings", "Findings and their controls", lambda: findings_figure(run.scores, listed)
     for domain, emb in run.embeddings.items():
         for v in umap_views(domain, emb):
             yield (f"umap_{domain}_{v['colour']}", f"{domain} UMAP by {v['colour']}",
