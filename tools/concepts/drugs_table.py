@@ -32,6 +32,7 @@ CLASSES = {
     "antiplatelet": (" platelet aggregation inhibitors", ("grel", "fiban")),
     "SSRI": (" selective serotonin reuptake inhibitors", ("oxetine",)),
     "SNRI": (" serotonin-norepinephrine reuptake inhibitors", ("oxetine",)),
+    "tricyclic antidepressant": (" tricyclic antidepressants", ("triptyline", "pramine")),
     "atypical antipsychotic": (" atypical antipsychotics", ("apine", "peridone", "piprazole")),
     "dopamine antagonist": (" dopamine antagonists", ("peridol", "promazine")),
     "benzodiazepine": (" benzodiazepines", ("azepam", "azolam")),
@@ -139,6 +140,12 @@ DRUGS = [
     ("duloxetine", "SNRI", "psychiatry", "N06AX21", "depression", "Cymbalta", "US"),
     ("levomilnacipran", "SNRI", "psychiatry", "N06AX28", "depression", "Fetzima", "US"),
     ("milnacipran", "SNRI", "psychiatry", "N06AX17", "depression", None, None),
+    # --- TCAs ---
+    ("amitriptyline", "tricyclic antidepressant", "psychiatry", "N06AA09", "depression", "Elavil", "US"),
+    ("nortriptyline", "tricyclic antidepressant", "psychiatry", "N06AA10", "depression", "Pamelor", "US"),
+    ("imipramine", "tricyclic antidepressant", "psychiatry", "N06AA02", "depression", "Tofranil", "US"),
+    ("clomipramine", "tricyclic antidepressant", "psychiatry", "N06AA04", "depression", "Anafranil", "UK"),
+    ("doxepin", "tricyclic antidepressant", "psychiatry", "N06AA12", "depression", "Sinequan", "US"),
     # --- atypical antipsychotics ---
     ("risperidone", "atypical antipsychotic", "psychiatry", "N05AX08", "schizophrenia", "Risperdal", "US"),
     ("olanzapine", "atypical antipsychotic", "psychiatry", "N05AH03", "schizophrenia", "Zyprexa", "US"),
