@@ -557,3 +557,29 @@ def test_familywise_p_over_layers_pays_for_picking_the_best_layer():
     # an oracle: the same numbers by a plain loop over permutations
     best = np.max(np.vstack(nulls), axis=0)
     assert fw[0] == pytest.approx((1 + np.sum(best >= 2.2)) / 201)
+
+
+def test_r2_umap_ci_resamples_out_of_fold_predictions():
+    """The CI of r2_umap is a bootstrap of the items' out-of-fold predictions (an oracle: scikit-learn's
+    cross_val_predict and r2_score, resampled by the same seeded indices); refitting on resamples would
+    put copies of an item on both sides of a fold."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    from medmap.analyses.geometry_labels import continuous_metrics
+    from medmap.analyses.stats import bootstrap_ci
+    from medmap.concepts.domains import LabelSpec
+
+    rng = np.random.default_rng(3)
+    t = np.repeat(np.arange(0, 60, 2.0), 4)
+    emb = np.c_[t / 10 + rng.normal(0, 0.5, len(t)), rng.normal(size=(len(t), 4))]
+    got = {}
+    continuous_metrics(lambda m, v, lo=np.nan, hi=np.nan, null=None: got.setdefault(m, (v, lo, hi)),
+                       LabelSpec("age", "continuous"), {"age": list(t)}, None, emb, emb, emb,
+                       GeometryOptions(n_boot=50, seed=0), 7, None)
+    pred = cross_val_predict(LinearRegression(), emb, t, cv=KFold(5, shuffle=True, random_state=0))
+    value, lo, hi = got["r2_umap.age"]
+    assert value == pytest.approx(r2_score(t, pred))
+    assert (lo, hi) == pytest.approx(bootstrap_ci(lambda idx: r2_score(t[idx], pred[idx]), len(t), 50, 7))
+    assert lo < value < hi and 0.8 < value

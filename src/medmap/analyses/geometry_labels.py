@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.metrics import r2_score
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
@@ -25,14 +26,19 @@ def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P) 
     name = lab.name
     t = np.asarray(labels[name], dtype=float)
 
-    def r2(idx, space=emb):
-        return gm.r2_linear(space[idx], t[idx], seed=o.seed)
-
     def null(f):
         return None if P is None else f()
 
-    add(f"r2_umap.{name}", r2(np.arange(len(t))), *bootstrap_ci(r2, len(t), max(2, o.n_boot // 5), seed),
-        null=null(lambda: pm.r2_many(emb, P, seed=o.seed)))
+    # the CI resamples the items' out-of-fold predictions (refitting on a resample would put copies of an
+    # item on both sides of a fold and inflate R^2)
+    pred = gm.linear_oof(emb, t, seed=o.seed)
+
+    def r2(idx):
+        return float(r2_score(t[idx], pred[idx])) if np.ptp(t[idx]) > 0 else float("nan")
+
+    value, ci = (np.nan, (np.nan, np.nan)) if pred is None else (r2(np.arange(len(t))),
+                                                                 bootstrap_ci(r2, len(t), o.n_boot, seed))
+    add(f"r2_umap.{name}", value, *ci, null=null(lambda: pm.r2_many(emb, P, seed=o.seed)))
     add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed), null=null(lambda: pm.r2_many(Xp, P, seed=o.seed)))
     an = gm.anisotropy(emb, o.anisotropy_k)
     add(f"anisotropy.{name}", np.nanmean(an),

@@ -64,13 +64,19 @@ def knn_accuracy(X: np.ndarray, labels, k: int = 5) -> float:
     return float((pred == y).mean())
 
 
-def r2_linear(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated R^2 of a linear regression of ``target`` on ``X``."""
+def linear_oof(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray | None:
+    """Out-of-fold predictions of a linear regression of ``target`` on ``X`` (None below 2 x ``folds``
+    items)."""
     target = np.asarray(target, dtype=float)
     if len(target) < folds * 2:
-        return float("nan")
-    pred = cross_val_predict(LinearRegression(), X, target, cv=KFold(folds, shuffle=True, random_state=seed))
-    return float(r2_score(target, pred))
+        return None
+    return cross_val_predict(LinearRegression(), X, target, cv=KFold(folds, shuffle=True, random_state=seed))
+
+
+def r2_linear(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated R^2 of a linear regression of ``target`` on ``X``."""
+    pred = linear_oof(X, target, folds, seed)
+    return float("nan") if pred is None else float(r2_score(np.asarray(target, dtype=float), pred))
 
 
 def anisotropy(X: np.ndarray, k: int = 20) -> np.ndarray:

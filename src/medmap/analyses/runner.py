@@ -21,7 +21,7 @@ from pydantic import Field
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.controls import build_plan, renamed
-from medmap.analyses.geometry import GeometryOptions, geometry
+from medmap.analyses.geometry import GEOMETRY_VERSION, GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
 from medmap.analyses.reference import reference_for, specificity_frames, specificity_inputs
@@ -153,9 +153,7 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
-        parts["p_layers"] = 1  # entries since hold the family-wise p over layers (M@p_layers)
-        if options.geometry.probes and any(lab.kind == "ordinal" and lab.within for lab in cs.spec.labels):
-            parts["ordinal_probe"] = "within"  # probed inside each group since; entries before pooled the groups
+        parts["version"] = GEOMETRY_VERSION
     else:  # "units": entries hold the per-unit arrays the specificity control needs
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":
