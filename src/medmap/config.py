@@ -30,7 +30,7 @@ from medmap.concepts.domains import DOMAIN_NAME, default_domains, domain_order
 from medmap.errors import ConfigError, ModelError
 from medmap.maps.rules import MapRules
 from medmap.options import MAX_SEED, Bool, Int, Str, describe_errors, options
-from medmap.store.schema import RESULTS_VERSION
+from medmap.store.schema import RESULTS_VERSION, TECHNIQUE_VERSIONS
 from medmap.techniques import TECHNIQUES
 
 __all__ = ["MAX_CONFIG_NODES", "RunConfig", "config_from_dict", "load_config"]
@@ -191,11 +191,14 @@ class RunConfig:
     def identity(self, concept_hashes: dict[str, str], model_identity: str) -> str:
         """What a finished run's results depend on: the hashed options with the concept file's path
         replaced by the content hash of each concept set, the model's identity (its weights, config
-        and, for a hub model, the commit), and the results-format version."""
+        and, for a hub model, the commit), and the results-format version (with the techniques' own
+        versions, :data:`medmap.store.schema.TECHNIQUE_VERSIONS`)."""
         d = self.hashed(robustness=True)
         d["concepts"] = dict(sorted(concept_hashes.items()))
         d["model_identity"] = model_identity
         d["results_version"] = RESULTS_VERSION
+        if TECHNIQUE_VERSIONS:
+            d["technique_versions"] = TECHNIQUE_VERSIONS
         return _sha(d)
 
 

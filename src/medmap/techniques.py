@@ -36,5 +36,11 @@ TECHNIQUES: tuple[str, ...] = tuple(TABLE)
 """Every technique, in canonical order."""
 
 
+PROBE_SCORES = ("probe_acc", "probe_r2")
+"""The name prefixes of the geometry's linear-probe scores (rows ``<prefix>.<label>``): accuracy for a
+categorical label, R^2 for a continuous one or a stage within its disease
+(:func:`medmap.analyses.probes.probe_metric`)."""
+
+
 def technique(name: str) -> Technique | None:
     return TABLE.get(name)

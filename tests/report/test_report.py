@@ -198,9 +198,15 @@ def test_collapse_figure_shows_readings_and_the_collapsed_layers():
             eff[list(low)] = 5.0
             rows += [{"domain": d, "technique": "geometry", "metric": metric, "layer": l, "value": v,
                       "ci_low": np.nan, "ci_high": np.nan} for l, v in enumerate(eff)]
-    fig = F.collapse_figure(pd.DataFrame(rows))
+    from medmap.analyses.findings import findings
+
+    collapse = {f["id"]: f for f in findings(pd.DataFrame(rows).assign(model="m", n_layers=n), "m")["findings"]}
+    collapse = collapse["activation_collapse"]
+    assert collapse["layers"]["collapsed"] == [4, 5] and collapse["layers"]["standardized"] == []
+    fig = F.collapse_figure(pd.DataFrame(rows), collapse)
     assert [a.get_title(loc="left") for a in fig.axes] == ["effective_rank", "effective rank: readings"]
     assert len(fig.axes[0].patches) == 2  # grey bands at layers 4 and 5 (a range in both domains)
+    assert not F.collapse_figure(pd.DataFrame(rows)).axes[0].patches  # without the finding: no bands
     assert {ln.get_linestyle() for ln in fig.axes[1].lines} == {"--", "-."}
 
 

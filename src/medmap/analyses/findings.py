@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from medmap.analyses import verdicts as V
+from medmap.analyses.collapse import collapse_ranges
+from medmap.store.schema import reading_metrics
 
 
 def _curve(scores: pd.DataFrame, domain: str, metric: str) -> pd.DataFrame:
@@ -132,8 +134,6 @@ def collapsed_layers(s: pd.DataFrame, metric: str = "effective_rank") -> tuple[l
     """(layers in a collapsed range of at least COLLAPSE_MIN_DOMAINS domains, layers in a range of one
     domain only), by the findings' fixed range rule on each domain's effective-rank curve ``metric`` (the
     plain one, a reading ``effective_rank@standardized`` / ``@notop<k>``, or ``effective_rank@random_init``)."""
-    from medmap.analyses.collapse import collapse_ranges
-
     count: dict[int, int] = {}
     for _, c in s[s.metric == metric].groupby("domain"):
         c = c.sort_values("layer")
@@ -153,8 +153,7 @@ def collapse_findings(s: pd.DataFrame) -> list[dict]:
     mid = [l for l in multi if V.is_intermediate(l, L)]
     recovered = L - 1 not in multi
     verdict = V.collapse_verdict(len(mid), len(multi), recovered, len(single))
-    readings = sorted(m.split("@", 1)[1] for m in s.metric.unique()
-                      if m.startswith("effective_rank@") and (m.endswith("@standardized") or "@notop" in m))
+    readings = [m.split("@", 1)[1] for m in reading_metrics(s.metric.unique())]
     by_reading = {r: collapsed_layers(s, f"effective_rank@{r}")[0] for r in readings}
     surviving = [l for l in mid if all(l in by_reading[r] for r in readings)] if readings else []
     random_ran = bool((s.metric == "effective_rank@random_init").any())
@@ -176,9 +175,12 @@ def collapse_findings(s: pd.DataFrame) -> list[dict]:
     if not multi and single:
         parts[0] = f"only single domains collapse (layers {_ranges(single)})"
     layer = (surviving or mid or multi or [None])[0]
-    return [_f("activation_collapse", "all", "Activation collapse in intermediate layers",
-               "intermediate layers in a collapsed effective-rank range of >= 2 domains", float(len(mid)),
-               layer=layer, verdict=verdict, detail="; ".join(parts), controls=controls)]
+    finding = _f("activation_collapse", "all", "Activation collapse in intermediate layers",
+                 "intermediate layers in a collapsed effective-rank range of >= 2 domains", float(len(mid)),
+                 layer=layer, verdict=verdict, detail="; ".join(parts), controls=controls)
+    finding["layers"] = {"collapsed": multi, "intermediate": mid, **by_reading,
+                         **({"random_init": random_multi} if random_ran else {}), "surviving_readings": surviving}
+    return [finding]
 
 
 def _ranges(layers: list) -> str:

@@ -37,10 +37,6 @@ from medmap.parallel import die_with_parent
 
 LEXICAL_KINDS = ("embedding", "bag")
 CURVES = ("umap", "probe", "selectivity")
-GEOMETRY_VERSION = 2
-"""Part of the geometry's cache key, raised when its numbers change under the same options (cached
-entries of an older version are recomputed). 2: family-wise p over layers (``M@p_layers``), a stage
-probed within its disease, r2_umap's CI from the out-of-fold predictions."""
 
 
 def _template_selection(v):

@@ -35,10 +35,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from medmap.analyses.stats import bootstrap_ci
+from medmap.techniques import PROBE_SCORES
 
 ALPHAS = np.logspace(-3, 3, 13)
-PROBE_SCORES = ("probe_acc", "probe_r2")
-"""The name prefixes of the probe scores (see :func:`probe_metric`)."""
 
 
 def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float) -> np.ndarray | None:

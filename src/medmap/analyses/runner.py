@@ -21,7 +21,7 @@ from pydantic import Field
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, lesion, patching, saliency
 from medmap.analyses.controls import build_plan, renamed
-from medmap.analyses.geometry import GEOMETRY_VERSION, GeometryOptions, geometry
+from medmap.analyses.geometry import GeometryOptions, geometry
 from medmap.analyses.judge import JudgeOptions
 from medmap.analyses.lens import lens
 from medmap.analyses.reference import reference_for, specificity_frames, specificity_inputs
@@ -37,7 +37,7 @@ from medmap.errors import ConfigError
 from medmap.options import Bool, Int, options
 from medmap.progress import no_bars
 from medmap.store import Cache, write_frame, write_json
-from medmap.store.schema import SCORE_COLUMNS
+from medmap.store.schema import SCORE_COLUMNS, TECHNIQUE_VERSIONS
 from medmap.store.units import write_units
 from medmap.techniques import technique as technique_info
 
@@ -153,7 +153,7 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
                  "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
-        parts["version"] = GEOMETRY_VERSION
+        parts["version"] = TECHNIQUE_VERSIONS["geometry"]
     else:  # "units": entries hold the per-unit arrays the specificity control needs
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":

@@ -266,9 +266,7 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
                               f"{metric!r}: layer {dup} appears more than once")
         curve = pd.DataFrame({"layer": np.arange(n)})
         for col in ("value", "ci_low", "ci_high"):
-            full = np.full(n, np.nan)
-            full[layer] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype="float64")
-            curve[col] = full
+            curve[col] = _per_layer(rows, n, col)
         curve["smoothed"] = smooth(curve["value"].to_numpy(), rules.sigma)
         found = intervals_for(technique, curve["value"].to_numpy(), rules)
         if lane["curve"] == "specific":
@@ -291,6 +289,13 @@ def build_map(scores: pd.DataFrame, rules: MapRules = MapRules(),
                           f"{present}); pass primary={{(domain, technique): metric}} to choose")
     table = _coerce(pd.concat(frames, ignore_index=True), TABLE_COLUMNS)
     return LayerMap(table=table, intervals=intervals, rules=rules, lanes=lanes)
+
+
+def _per_layer(rows: pd.DataFrame, n: int, col: str = "value") -> np.ndarray:
+    """Column ``col`` of a curve's rows as an array over layers 0..n-1 (NaN where a layer has no row)."""
+    full = np.full(n, np.nan)
+    full[rows["layer"].astype("int64").to_numpy()] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype="float64")
+    return full
 
 
 def _specific_part(found: list, ci_low: np.ndarray, lane: dict) -> list:
@@ -319,13 +324,7 @@ def _controlled_part(found: list, p_rows: pd.DataFrame, excess_rows: pd.DataFram
     if p_rows.empty or excess_rows.empty:
         lane["reason"] = "no permutation-null or excess rows for this curve: intervals not checked against controls"
         return found
-
-    def per_layer(rows):
-        full = np.full(n, np.nan)
-        full[rows["layer"].astype("int64").to_numpy()] = pd.to_numeric(rows["value"], errors="coerce").to_numpy(float)
-        return full
-
-    ok = beyond_controls(per_layer(p_rows), per_layer(excess_rows))
+    ok = beyond_controls(_per_layer(p_rows, n), _per_layer(excess_rows, n))
     kept = within(found, ok)
     if found and not kept:
         lane.update(status=NOT_BEYOND_CONTROLS,

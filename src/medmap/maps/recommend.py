@@ -31,11 +31,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from medmap.analyses.probes import PROBE_SCORES
 from medmap.errors import ConfigError, MedmapError
 from medmap.maps.layer_map import LayerMap
 from medmap.maps.rules import MapRules, fastest_rise, smooth, top_runs
-from medmap.techniques import TABLE as TECHNIQUE_TABLE
+from medmap.techniques import PROBE_SCORES, TABLE as TECHNIQUE_TABLE
 
 GOALS = ("finetune", "unlearn")
 CAUSAL = ("saliency", "lesion", "patching", "lens")

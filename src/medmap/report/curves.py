@@ -20,8 +20,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from medmap.analyses.probes import PROBE_SCORES
 from medmap.maps.layer_map import NOT_SPECIFIC, SPECIFIC
+from medmap.techniques import PROBE_SCORES
 from medmap.report.data import ReportError, ordered_techniques
 from medmap.report.figures import unmapped
 from medmap.report.style import as_frame, layer_curve, new_figure, technique_style, text, tidy_axes

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medmap.maps.layer_map import LANE_STATUSES
+from medmap.store.schema import reading_metrics
 from medmap.report.data import (ReportError, is_numeric_label, num, ordered, ordered_techniques,
                                 template_of)
 from medmap.report.style import (as_frame, domain_colour, layer_curve, new_figure,
@@ -241,30 +242,28 @@ def umap_grid(emb: dict, colour_label: str, marker_label: str | None = None, joi
     return fig
 
 
-def collapse_figure(scores_df: Any):
+def collapse_figure(scores_df: Any, finding: dict | None = None):
     """Mean pairwise cosine and effective rank of the activations per layer, one line per domain (dotted:
     the random-init model), and the effective rank under the massive-activation readings (dashed:
     standardized coordinates; dash-dot: the largest coordinates removed). Crosses mark the layers of each
     domain's collapsed ranges (``collapse_range_flag``; the older edge flags ``collapse_flag`` where a run
-    has no range rows); grey bands the layers the collapse finding counts (a range in two domains or more,
-    :func:`medmap.analyses.findings.collapsed_layers`)."""
+    has no range rows); grey bands the layers the collapse finding (``finding``, findings.json's
+    ``activation_collapse``) counts: a range in two domains or more (its ``layers.collapsed``)."""
     from matplotlib.lines import Line2D
 
-    from medmap.analyses.findings import collapsed_layers
 
     scores = as_frame(scores_df, ("domain", "technique", "metric", "layer", "value", "ci_low", "ci_high"))
     scores = scores.assign(metric=scores["metric"].astype(str))
     metrics = [m for m in ("mean_cosine", "effective_rank") if (scores["metric"] == m).any()]
     if not metrics:
         raise ReportError("collapse_figure: scores have neither 'mean_cosine' nor 'effective_rank'")
-    readings = sorted({m for m in scores["metric"] if m.startswith("effective_rank@")
-                       and (m.endswith("@standardized") or "@notop" in m)})
+    readings = reading_metrics(scores["metric"].unique())
     panels = metrics + (["readings"] if readings and "effective_rank" in metrics else [])
     fig = _figure((5.4 * len(panels), 3.4))
     axes = fig.subplots(1, len(panels), squeeze=False).ravel()
     flag_metric = "collapse_range_flag" if (scores["metric"] == "collapse_range_flag").any() else "collapse_flag"
     flags = scores[(scores["metric"] == flag_metric) & (scores["value"] > 0)]
-    multi = collapsed_layers(scores)[0] if "effective_rank" in metrics else []
+    multi = list(((finding or {}).get("layers") or {}).get("collapsed") or [])
     styles = {r: ("--" if r.endswith("@standardized") else "-.") for r in readings}
     for ax, panel in zip(axes, panels):
         for layer in multi:

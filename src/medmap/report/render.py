@@ -43,7 +43,8 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
     if run.scores is not None and run.scores["metric"].astype(str).str.startswith(P.POSITION_PREFIX).any():
         yield "patching_positions", "Patching per layer x position", lambda: P.position_grid_figure(run.scores)
     if run.scores is not None and run.scores["metric"].isin(["mean_cosine", "effective_rank"]).any():
-        yield "collapse", "Representation collapse", lambda: F.collapse_figure(run.scores)
+        collapse = next((f for f in listed if f.get("id") == "activation_collapse"), None)
+        yield "collapse", "Representation collapse", lambda: F.collapse_figure(run.scores, collapse)
 
 
 def figure_bytes(fig, fmt: str, dpi: int = DPI) -> bytes:

@@ -22,6 +22,24 @@ silhouettes no longer count an item's resampled copies as class members at dista
 silhouettes and silhouette gaps from half samples of concepts (delete-d jackknife), gaps with a null. 4: the
 lens's specific curve anchored at the first layer where the lens beats a uniform guess (not layer 0)."""
 
+TECHNIQUE_VERSIONS = {"geometry": 2}
+"""Versions of one technique's numbers, raised in a change that alters that technique's results alone (so
+that the other techniques' cache entries stay valid); part of that technique's cache key and of a finished
+run's identity (a technique absent here is at version 1). geometry 2: the family-wise p over layers
+(``M@p_layers``), a stage probed within its disease, r2_umap's CI from the out-of-fold predictions, the
+drugs set's TCAs aside (a concept set's own version covers those)."""
+
+COLLAPSE_READINGS = ("standardized", "notop")
+"""Readings of a collapse measure ``M`` in the scores: ``M@standardized`` and ``M@notop<k>``
+(:mod:`medmap.analyses.collapse`)."""
+
+
+def reading_metrics(metrics, measure: str = "effective_rank") -> list[str]:
+    """The readings of ``measure`` present among ``metrics`` (see :data:`COLLAPSE_READINGS`), sorted."""
+    return sorted({m for m in metrics if m.startswith(measure + "@")
+                   and m.split("@", 1)[1].startswith(COLLAPSE_READINGS)})
+
+
 SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high")
 """Columns of ``scores.csv`` (one row per model, domain, technique, metric and layer)."""
 MAP_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "depth", "value",
