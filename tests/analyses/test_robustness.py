@@ -97,6 +97,9 @@ CONFIG = {
     "analyze": {"geometry": {"n_epochs": 20, "n_boot": 3, "workers": 1, "pca_dims": 10},
                 # every item and pair: saliency, lesion and patching do not depend on the seed
                 "causal": {"max_items": 0, "max_pairs": 0, "n_boot": 10}},
+    # the paper's geometry interval: a random-weight model's geometry beats no control, and these tests are
+    # about how intervals spread across variants
+    "map_rules": {"geometry_control": "raw"},
 }
 
 
