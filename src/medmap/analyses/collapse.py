@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
+from medmap.store.schema import COLLAPSE_READINGS
 
 
 def standardized(X: np.ndarray) -> np.ndarray:
@@ -46,11 +47,18 @@ def without_top(X: np.ndarray, k: int) -> np.ndarray:
     return np.delete(X, top, axis=1)
 
 
+def readings(top_k: int) -> tuple[str, str]:
+    """The names of the two readings (``M@<name>``): ``standardized`` and ``notop<k>``
+    (:data:`medmap.store.schema.COLLAPSE_READINGS`)."""
+    standardized_, notop = COLLAPSE_READINGS
+    return standardized_, f"{notop}{top_k}"
+
+
 def collapse_measures(X: np.ndarray, top_k: int = 3) -> dict[str, float]:
     """``{metric: value}`` of the collapse measures of one layer [items, hidden]: the plain ones and
     their ``@standardized`` and ``@notop<k>`` readings."""
     out = {"mean_cosine": gm.mean_cosine(X), "effective_rank": gm.effective_rank(X)}
-    for suffix, Z in (("standardized", standardized(X)), (f"notop{top_k}", without_top(X, top_k))):
+    for suffix, Z in zip(readings(top_k), (standardized(X), without_top(X, top_k))):
         out[f"mean_cosine@{suffix}"] = gm.mean_cosine(Z)
         out[f"effective_rank@{suffix}"] = gm.effective_rank(Z)
     return out

@@ -25,7 +25,7 @@ from pydantic import BeforeValidator, Field
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
-from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_collapse
+from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_collapse, readings
 from medmap.analyses.controls import GeometryPlan, build_plan, familywise_rows, lexical_rows, null_summary
 from medmap.analyses.embedding import BACKENDS, UMAP_METRICS, umap_backend, umap_embeddings
 from medmap.analyses.geometry_labels import continuous_metrics, ordinal_metrics
@@ -298,7 +298,7 @@ def assemble(results: list[tuple], cs, *, model: str, options: GeometryOptions =
                     for l, f in enumerate(values))
 
     per_layer("collapse_flag", flag_collapse(curve("effective_rank"), options.collapse_ratio))
-    for suffix in ("", "@standardized", f"@notop{options.collapse_top_k}"):
+    for suffix in ("",) + tuple(f"@{r}" for r in readings(options.collapse_top_k)):
         per_layer(f"collapse_range_flag{suffix}", collapse_ranges(curve(f"effective_rank{suffix}"), options.collapse_ratio))
     rows += familywise_rows(rows)
     rows += lexical_rows(rows, lexical or [])  # without a lexical run: M@excess is NaN

@@ -152,8 +152,8 @@ def technique_key(lm, cs, technique: str, options: AnalyzeOptions) -> dict:
     is left out: the keys of float32 runs are those of versions before the dtype was added)."""
     if technique == "geometry":
         parts = {"model": lm.identity, "concepts": cs.hash, "pooling": options.pooling,
-                 "options": asdict(options.geometry), "domain": cs.spec.to_dict()}
-        parts["version"] = TECHNIQUE_VERSIONS["geometry"]
+                 "options": asdict(options.geometry), "domain": cs.spec.to_dict(),
+                 "version": TECHNIQUE_VERSIONS["geometry"]}
     else:  # "units": entries hold the per-unit arrays the specificity control needs
         parts = {"model": lm.identity, "concepts": cs.hash, "options": asdict(options.causal), "units": 1}
         if technique == "lesion" and options.judge.kind != "none":

@@ -26,8 +26,8 @@ TECHNIQUE_VERSIONS = {"geometry": 2}
 """Versions of one technique's numbers, raised in a change that alters that technique's results alone (so
 that the other techniques' cache entries stay valid); part of that technique's cache key and of a finished
 run's identity (a technique absent here is at version 1). geometry 2: the family-wise p over layers
-(``M@p_layers``), a stage probed within its disease, r2_umap's CI from the out-of-fold predictions, the
-drugs set's TCAs aside (a concept set's own version covers those)."""
+(``M@p_layers``), a stage probed within its disease, r2_umap's CI from the out-of-fold predictions (a
+change of a concept set is covered by its content hash instead)."""
 
 COLLAPSE_READINGS = ("standardized", "notop")
 """Readings of a collapse measure ``M`` in the scores: ``M@standardized`` and ``M@notop<k>``
