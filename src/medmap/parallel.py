@@ -15,6 +15,7 @@ Without torchrun (``WORLD_SIZE`` unset or 1) every function here is a plain sing
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 from contextlib import contextmanager
@@ -292,6 +293,38 @@ def rank_device_map(device_map: Any, max_memory: Any = None) -> Any:
 
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= local_world_size()
     return {"": f"cuda:{local_rank()}"} if cuda else None
+
+
+def local_workers(cap: int = 4) -> int:
+    """Worker processes per rank: the CPUs shared by the ranks on this machine, at most ``cap``."""
+    return max(1, min(cap, (os.cpu_count() or 1) // local_world_size()))
+
+
+_POOLS: dict = {}
+
+
+def process_pool(workers: int):
+    """A pool of ``workers`` spawned processes kept for the life of this process, shared by every
+    per-layer and per-figure job: a worker imports umap-learn (and compiles its numba functions) or
+    matplotlib once, not once per concept set or report. A pool that broke (a worker killed) is
+    replaced. Each worker ends when this process dies (``die_with_parent``)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    ex = _POOLS.get(workers)
+    if ex is None or getattr(ex, "_broken", False):
+        if not _POOLS:
+            atexit.register(close_pools)
+        ex = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                                   initializer=die_with_parent, initargs=(os.getpid(),))
+    return ex
+
+
+def close_pools() -> None:
+    """Shut the pools of ``process_pool`` down (at exit: before the interpreter tears its modules
+    down, which a pool's own late clean-up would otherwise trip over)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
 
 
 def die_with_parent(parent: int) -> None:

@@ -268,6 +268,19 @@ def test_write_figures(tmp_path):
     assert (run / "figures" / "map.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_figures_drawn_in_worker_processes_are_the_same_bytes(tmp_path):
+    from medmap.report.data import load_run
+    from medmap.report.render import render_figures
+
+    run = load_run(make_fake_run(tmp_path, n_layers=6, seed=4))
+    one = render_figures(run, tmp_path / "one", workers=1)
+    two = render_figures(run, tmp_path / "two", workers=2)
+    assert [e["name"] for e in one] == [e["name"] for e in two] and len(one) > 5
+    for a, b in zip(one, two):
+        assert a["png"] == b["png"]
+        assert [p.read_bytes() for p in a["paths"]] == [p.read_bytes() for p in b["paths"]]
+
+
 # -- the HTML report -------------------------------------------------------------------------
 
 def test_report_is_one_self_contained_file(report12, run12):

@@ -14,10 +14,7 @@ template alone (:mod:`medmap.analyses.geometry_templates`). The items the metric
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
-from multiprocessing import get_context
 from typing import Annotated, Literal
 
 import numpy as np
@@ -33,7 +30,7 @@ from medmap.analyses.geometry_templates import template_rows
 from medmap.analyses.probes import probe_metric, probe_rows
 from medmap.analyses.stats import frame
 from medmap.options import MAX_SEED, Bool, Float, Int, options
-from medmap.parallel import die_with_parent
+from medmap import parallel
 
 LEXICAL_KINDS = ("embedding", "bag")
 CURVES = ("umap", "probe", "selectivity")
@@ -226,27 +223,6 @@ def _job(args):
         return layer_metrics(X, spec, labels, GeometryOptions(**o), layer, plan)
 
 
-def default_workers() -> int:
-    """Worker processes per rank: the CPUs shared by the ranks on this machine, at most 4."""
-    from medmap import parallel
-
-    return max(1, min(4, (os.cpu_count() or 1) // parallel.local_world_size()))
-
-
-_POOL: dict = {}
-
-
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """The process pool of the per-layer jobs, kept for the life of the process: each worker imports
-    umap-learn and compiles its numba functions once (tens of seconds), not once per concept set. A pool
-    that broke (a worker killed) is replaced."""
-    ex = _POOL.get(workers)
-    if ex is None or getattr(ex, "_broken", False):
-        ex = _POOL[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                                  initializer=die_with_parent, initargs=(os.getpid(),))
-    return ex
-
-
 LEXICAL = "lexical"
 """The unit of the lexical baseline among the layers of :func:`layer_results`."""
 
@@ -264,7 +240,7 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
     lex_plan = replace(plan, perms={}, lexical=True)
     jobs = [(lexical, cs.spec, labels, o, -1, lex_plan) if l == LEXICAL else (acts[:, l + 1], cs.spec, labels, o, l, plan)
             for l in layers]
-    workers = options.workers or default_workers()
+    workers = options.workers or parallel.local_workers()
     if backend == "cuml":
         workers = 1  # one process on the GPU: cuML parallelises each layer itself
     out = []
@@ -275,7 +251,7 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
             on_layer(1)
 
     if workers > 1 and len(jobs) > 1:
-        for res in worker_pool(workers).map(_job, jobs):
+        for res in parallel.process_pool(workers).map(_job, jobs):
             done(res)
     else:
         for job in jobs:
@@ -322,8 +298,6 @@ def geometry(acts, cs, *, model: str, options: GeometryOptions = GeometryOptions
     None: no ``@lexical`` rows). Returns (scores DataFrame over decoder layers 0..L-1, 2-d embeddings
     [L, selected items, 2]). Under torchrun the layers are split over the ranks (every rank returns the
     whole result)."""
-    from medmap import parallel
-
     L = np.shape(acts)[1] - 1
     plan = plan or build_plan(cs, options)
     lex = dense_features(lexical) if lexical is not None else None

@@ -6,9 +6,11 @@ reader never sees half a figure."""
 from __future__ import annotations
 
 import io
+from itertools import repeat
 from pathlib import Path
 from typing import Callable, Iterator
 
+from medmap import parallel
 from medmap.report import figures as F
 from medmap.report import positions as P
 from medmap.report.curves import curves_figure, finding_curve, findings_figure
@@ -48,10 +50,14 @@ def figure_makers(run: RunData) -> Iterator[tuple[str, str, Callable]]:
 
 
 def figure_bytes(fig, fmt: str, dpi: int = DPI) -> bytes:
-    """A figure encoded as ``png`` or ``svg`` (deterministic: no dates in the metadata)."""
+    """A figure encoded as ``png`` or ``svg``, the same bytes in every process: no dates in the metadata,
+    and the SVG's element ids hashed with a fixed salt (matplotlib's default salt is random per process)."""
+    from matplotlib import rc_context
+
     buf = io.BytesIO()
     meta = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    with rc_context({"svg.hashsalt": "medmap"}):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue()
 
 
@@ -59,20 +65,31 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def render_figures(run: RunData, folder: Path | None = None) -> list[dict]:
+def _encode(run: RunData, name: str, formats: tuple[str, ...]) -> dict[str, bytes]:
+    """Figure ``name`` of the run drawn and encoded in each of ``formats`` (a job of a worker process)."""
+    fig = next(make for n, _, make in figure_makers(run) if n == name)()
+    return {fmt: figure_bytes(fig, fmt) for fmt in formats}
+
+
+def render_figures(run: RunData, folder: Path | None = None, workers: int | None = None) -> list[dict]:
     """Draw every figure; returns ``[{"name", "caption", "png": bytes, "paths": [...]}]``.
 
-    With ``folder``, each figure is also saved there as ``<name>.png`` and ``<name>.svg``."""
+    With ``folder``, each figure is also saved there as ``<name>.png`` and ``<name>.svg``. The figures
+    are drawn in ``workers`` processes (default: one per CPU, at most 4; 1 = in this process): matplotlib
+    draws on one core, and a run's report has tens of figures (the same bytes either way)."""
+    formats = FORMATS if folder is not None else ("png",)
+    made = [(name, caption) for name, caption, _ in figure_makers(run)]
+    workers = parallel.local_workers() if workers is None else workers
+    names = [name for name, _ in made]
+    if workers > 1 and len(made) > 1:
+        encoded = list(parallel.process_pool(workers).map(_encode, repeat(run), names, repeat(formats)))
+    else:
+        encoded = [_encode(run, name, formats) for name in names]
     out = []
-    for name, caption, make in figure_makers(run):
-        fig = make()
-        entry = {"name": _safe(name), "caption": caption, "paths": []}
-        for fmt in FORMATS if folder is not None else ("png",):
-            data = figure_bytes(fig, fmt)
-            if fmt == "png":
-                entry["png"] = data
-            if folder is not None:
-                entry["paths"].append(write_bytes(Path(folder) / f"{entry['name']}.{fmt}", data))
+    for (name, caption), data in zip(made, encoded):
+        entry = {"name": _safe(name), "caption": caption, "paths": [], "png": data["png"]}
+        if folder is not None:
+            entry["paths"] = [write_bytes(Path(folder) / f"{entry['name']}.{fmt}", data[fmt]) for fmt in formats]
         out.append(entry)
     return out
 
