@@ -1,5 +1,7 @@
 """End-to-end runs on a tiny random model saved as a local Hugging Face folder."""
 
+import json
+
 import pytest
 import yaml
 
@@ -40,6 +42,9 @@ def test_run_writes_everything_and_is_deterministic(tiny_folder, config_file, tm
               "embeddings/age.json", "DONE.json", "figures/patching_positions.png"):
         assert (a / f).is_file(), f
     assert "per layer and position" in (a / "report.html").read_text()
+    times = json.loads((a / "stage_times.json").read_text())  # a geometry stage's capture is timed apart
+    assert {"age/capture", "age/geometry", "symptoms/capture", "age/lesion"} <= set(times)
+    assert all(v >= 0 for v in times.values())
     main(["run", "--model", str(tiny_folder), "--config", str(config_file), "--out", str(a)])
     assert "already finished with this configuration" in " ".join(capsys.readouterr().err.split())
     main(["run", "--model", str(tiny_folder), "--config", str(config_file), "--out", str(b)])
