@@ -74,11 +74,17 @@ def test_age_articles_and_wording_at_0_and_1():
 
 
 def test_age_pairs_cross_18_with_informative_answers_and_one_changed_number():
+    import re
+
     cs = load_builtin("age")
-    assert len(cs.pairs) >= 36
+    assert len(cs.pairs) >= 32
     for it in cs.pairs:
         p = it.pair
         assert {p.clean_answer, p.corrupted_answer} == {" minor", " adult"}
+        for prompt in (it.prompt, p.corrupted_prompt):  # no pair asks an age its solved examples answer
+            *examples, last = prompt.split("\n")
+            shown = {re.search(r"(\d+)-year", line).group(1) for line in examples}
+            assert re.search(r"(\d+)-year", last).group(1) not in shown, it.id
         assert (it.labels["age"] < 18) == (p.clean_answer == " minor")
         diff = [i for i, (a, b) in enumerate(zip(it.prompt, p.corrupted_prompt)) if a != b]
         assert len(it.prompt) == len(p.corrupted_prompt) and diff and diff[-1] - diff[0] <= 1, it.id

@@ -97,10 +97,13 @@ def prompt(t: str, age: int, sex: str) -> tuple[str, str]:
 
 def pairs() -> list[tuple[int, int]]:
     """(clean age, corrupted age) on t0, for each sex: the minors 10-15 with the adult 40 years older,
-    the adults 50-57 with the minor 40 years younger, and the boundary pairs 17<->18 and 16<->19."""
+    the adults 50-57 with the minor 40 years younger, and the boundary pairs 17<->18 and 16<->19; none
+    with an age of the solved examples on either side (that prompt holds its own answer: 14 <-> 54 is
+    left out)."""
     out = [(m, m + 40) for m in range(10, 16)] + [(a, a - 40) for a in range(50, 58)]
     out += [(17, 18), (18, 17), (16, 19), (19, 16)]
-    return out
+    shown = {age for age, _ in EXAMPLES}
+    return [(c, k) for c, k in out if c not in shown and k not in shown]
 
 
 def build() -> list[dict]:
@@ -138,6 +141,7 @@ def check(items: list[dict]) -> None:
         assert not re.search(r"\b0-year|\b0 year|\b1 years|\b1-years", it["prompt"]), it["id"]
         assert (it["labels"]["age"] == 0) == ("newborn" in it["span"]), it["id"]
         if "pair" in it:
+            assert it["labels"]["age"] not in dict(EXAMPLES), it["id"]
             other = it["pair"]["corrupted_prompt"]
             # the same number of characters, differing only in the age's digits
             diff = [i for i, (x, y) in enumerate(zip(other, it["prompt"])) if x != y]
@@ -145,7 +149,8 @@ def check(items: list[dict]) -> None:
             minor = it["labels"]["age"] < AGE_OF_MAJORITY
             assert it["pair"]["clean_answer"] == (" minor" if minor else " adult"), it["id"]
             assert it["pair"]["corrupted_answer"] == (" adult" if minor else " minor"), it["id"]
-    common.count_pairs(items, 36)
+    assert not any(k in dict(EXAMPLES) for _, k in pairs())
+    common.count_pairs(items, 32)
 
 
 if __name__ == "__main__":
