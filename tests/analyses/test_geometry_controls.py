@@ -293,6 +293,30 @@ def test_label_only_in_tokens_has_no_excess_and_label_planted_deep_has_excess():
         assert s[("silhouette_raw.kind@lexical", l)] == s[("silhouette_raw.kind@lexical", 3)]  # layer-free
 
 
+def test_cue_rows_separate_a_token_cue_from_structure_without_it():
+    """A label planted only in the items carrying the cue (and in their tokens) is found on the cued side,
+    with a lexical baseline as high; the cue-free side has neither."""
+    rng = np.random.default_rng(1)
+    rows = [{"labels": {"kind": f"k{c}", "stem": i % 2 == 0}, "concept": f"c{c}-{i}", "template": "neutral"}
+            for c in range(3) for i in range(24)]
+    spec = DomainSpec("toy", (LabelSpec("kind", "categorical"),), primary="kind", cues=("stem",))
+    cs = ConceptSet("toy", _items("toy", rows), "test", spec=spec)
+    y = gm.encode(cs.label_values("kind"))
+    cued = np.array([r["labels"]["stem"] for r in rows])
+    n, d, L = len(y), 24, 2
+    tokens = rng.normal(size=(n, d)) + 4 * np.eye(3, d)[y] * cued[:, None]
+    acts = np.stack([tokens + rng.normal(scale=0.3, size=(n, d)) for _ in range(L + 1)], 1)
+    s = _scores(acts, cs, tokens, n_perm=0)
+    for l in range(L):
+        assert s[("silhouette_raw.kind[stem=true]", l)] > 0.3
+        assert s[("silhouette_raw.kind[stem=true]@lexical", l)] > 0.3
+        assert abs(s[("silhouette_raw.kind[stem=false]", l)]) < 0.1
+        assert abs(s[("silhouette_raw.kind[stem=false]@lexical", l)]) < 0.1
+    with pytest.raises(Exception, match="cue 'kind' is a metric label"):
+        from medmap.concepts.domains import spec_from_dict
+        spec_from_dict("toy", {"labels": {"kind": "categorical"}, "primary": "kind", "cues": ["kind"]})
+
+
 def _progression(X_of_stage, n_groups=6, n_stages=8):
     rows = [{"labels": {"disease": f"d{g}", "stage": s}, "concept": f"d{g}s{s}", "template": "neutral"}
             for g in range(n_groups) for s in range(n_stages)]

@@ -281,6 +281,26 @@ def test_figures_drawn_in_worker_processes_are_the_same_bytes(tmp_path):
         assert [p.read_bytes() for p in a["paths"]] == [p.read_bytes() for p in b["paths"]]
 
 
+def test_cue_table_reads_both_sides_and_their_lexical_baselines():
+    import pandas as pd
+
+    from medmap.report.html import cue_table
+
+    def rows(metric, values):
+        return [{"domain": "drugs", "technique": "geometry", "metric": metric, "layer": l, "value": v}
+                for l, v in enumerate(values)]
+
+    df = pd.DataFrame(rows("silhouette_raw.mechanism[stem=true]", [0.1, 0.42, 0.3])
+                      + rows("silhouette_raw.mechanism[stem=true]@lexical", [0.5] * 3)
+                      + rows("silhouette_raw.mechanism[stem=false]", [0.01, 0.02, 0.07])
+                      + rows("silhouette_raw.mechanism[neutral]", [0.9] * 3)  # a template row: not a cue
+                      + rows("silhouette_raw.mechanism", [0.2] * 3))
+    html = cue_table(df)
+    assert html.count("<tr") == 2  # header and one row
+    assert "0.42 (L1)" in html and "0.5" in html and "0.07 (L2)" in html and "0.9" not in html
+    assert cue_table(df[~df["metric"].str.contains("=")]) == ""
+
+
 # -- the HTML report -------------------------------------------------------------------------
 
 def test_report_is_one_self_contained_file(report12, run12):

@@ -175,14 +175,15 @@ def is_base(metric: str) -> bool:
 
 
 def lexical_rows(rows: list[dict], lexical: list[dict]) -> list[dict]:
-    """``M@lexical`` for every base metric of the lexical run present in ``rows`` (all layers), and
-    ``M@excess`` for every metric of ``rows`` that has a null."""
-    lex = {r["metric"]: r for r in lexical if is_base(r["metric"])}
+    """``M@lexical`` for every metric of the lexical run present in ``rows`` (all layers: the base metrics
+    and the rows of the cue subsets, ``M[<cue>=...]``), and ``M@excess`` for every metric of ``rows``
+    that has a null."""
+    lex = {r["metric"]: r for r in lexical if "@" not in r["metric"]}
     have = {(r["metric"], r["layer"]): r for r in rows}
     out = []
     for r in rows:
         m = r["metric"]
-        if not is_base(m):
+        if "@" in m:
             continue
         lx = lex.get(m)
         if lx is not None:

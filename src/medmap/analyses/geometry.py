@@ -26,7 +26,7 @@ from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_co
 from medmap.analyses.controls import GeometryPlan, build_plan, familywise_rows, lexical_rows, null_summary
 from medmap.analyses.embedding import BACKENDS, UMAP_METRICS, umap_backend, umap_embeddings
 from medmap.analyses.geometry_labels import continuous_metrics, ordinal_metrics
-from medmap.analyses.geometry_templates import template_rows
+from medmap.analyses.geometry_templates import cue_rows, template_rows
 from medmap.analyses.probes import probe_metric, probe_rows
 from medmap.analyses.stats import frame
 from medmap.options import MAX_SEED, Bool, Float, Int, options
@@ -204,7 +204,7 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
                                   folds=o.probe_folds, seed=o.seed, C=o.probe_c, n_boot=o.n_boot,
                                   groups=labs[lab.within] if lab.kind == "ordinal" and lab.within else None):
                 add(*row)
-    rows = add.rows
+    rows = add.rows + cue_rows(X, labs, spec, o, layer)
     if o.per_template and not plan.lexical:
         rows += template_rows(X_all, labels, plan.templates, spec, o, layer)
     return rows, emb2
@@ -234,7 +234,7 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
     layer -1); the units run in worker processes (umap-learn) or one after the other on the GPU (cuML)."""
     acts = np.asarray(acts, dtype=np.float32)
     plan = plan or build_plan(cs, options)
-    labels = {lab.name: cs.label_values(lab.name) for lab in cs.spec.labels}
+    labels = {name: cs.label_values(name) for name in [lab.name for lab in cs.spec.labels] + list(cs.spec.cues)}
     backend = umap_backend(options.backend)
     o = {**asdict(options), "backend": backend}
     lex_plan = replace(plan, perms={}, lexical=True)

@@ -10,7 +10,14 @@ items of every template alone, as rows named ``<metric>[<template>]``: ``silhoue
 (categorical), ``r2_raw.<label>[t]`` (continuous; PCA of that template's items), ``spearman.<label>[t]``
 and ``circularity.<label>[t]`` (ordinal; mean over groups), and, for the primary label,
 ``probe_acc.<label>[t]`` / ``probe_r2.<label>[t]`` (without the control task). A metric that cannot be computed on a template (too
-few items, a label with one value) gives no row."""
+few items, a label with one value) gives no row.
+
+Per cue (``DomainSpec.cues``: boolean item labels marking a wording that gives a label away, such as a
+drug name carrying its class stem, ``stem``, or a symptom naming its organ, ``cue``), the same cheap
+metrics on the geometry's items with and without the cue: rows ``<metric>[<cue>=true]`` and
+``<metric>[<cue>=false]``, and, from the lexical representation, their ``@lexical`` rows. A label that
+clusters only where the cue is present, and as well from the tokens alone, is a token cue, not the model's
+knowledge."""
 
 from __future__ import annotations
 
@@ -72,21 +79,46 @@ def select_templates(items, requested: str, domain: str = "") -> TemplateSelecti
 
 def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spec, o, layer: int) -> list[dict]:
     """The per-template rows of one layer (see the module docstring)."""
+    tpl = np.asarray(templates)
+    subsets = {t: np.nonzero(tpl == t)[0] for t in dict.fromkeys(templates) if t}
+    return subset_rows(X_all, labels_all, subsets, spec, o, layer)
+
+
+def cue_subsets(labels: dict, cues) -> dict[str, np.ndarray]:
+    """``{"<cue>=true": indices, "<cue>=false": indices}`` for each cue label in ``cues`` (items whose
+    value is neither a boolean nor ``"true"``/``"false"`` are in neither subset)."""
+    out = {}
+    for cue in cues:
+        vals = np.asarray([str(v).lower() for v in labels.get(cue, [])])
+        for flag in ("true", "false"):
+            out[f"{cue}={flag}"] = np.nonzero(vals == flag)[0]
+    return out
+
+
+def cue_rows(X: np.ndarray, labels: dict, spec, o, layer: int) -> list[dict]:
+    """The cheap metrics of one layer on the items with and without each of the spec's cues
+    (``spec.cues``: labels that mark an item whose wording gives a label away, e.g. a drug name carrying
+    its class stem): rows ``<metric>[<cue>=true]`` and ``<metric>[<cue>=false]``. Run on the lexical
+    representation too, they get ``@lexical`` rows: what the tokens alone give on each side."""
+    return subset_rows(X, labels, cue_subsets(labels, spec.cues), spec, o, layer)
+
+
+def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarray], spec, o,
+                layer: int) -> list[dict]:
+    """The cheap metrics of one layer on each subset of items (name -> indices): rows ``<metric>[<name>]``."""
     from scipy.spatial.distance import cdist
 
     from medmap.analyses.probes import probe_rows
 
     rows: list[dict] = []
-    tpl = np.asarray(templates)
 
     def add(metric, v):
         if np.isfinite(v):
             rows.append({"metric": metric, "layer": layer, "value": float(v), "ci_low": float("nan"),
                          "ci_high": float("nan")})
 
-    for t in dict.fromkeys(templates):
-        idx = np.nonzero(tpl == t)[0]
-        if len(idx) < MIN_ITEMS or not t:
+    for t, idx in subsets.items():
+        if len(idx) < MIN_ITEMS:
             continue
         X = np.asarray(X_all[idx], dtype=np.float64)
         lab = {k: [v[i] for i in idx] for k, v in labels_all.items()}
@@ -113,4 +145,3 @@ def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spe
                                                   groups=grouped):
                     add(f"{metric}[{t}]", v)
     return rows
-

@@ -64,6 +64,9 @@ class DomainSpec:
     """The label whose metric is the map's geometry curve (None: the domain has no geometry lane)."""
     split_by: str | None = None
     contrasts: tuple[tuple[str, str], ...] = ()
+    cues: tuple[str, ...] = ()
+    """Boolean item labels that mark a wording giving a label away (a drug name carrying its class stem):
+    the geometry's cheap metrics are also computed on the items with and without each cue."""
     title: str = ""
     colour: str | None = None
     medical: bool = True
@@ -97,6 +100,8 @@ class DomainSpec:
             d["split_by"] = self.split_by
         if self.contrasts:
             d["contrasts"] = [list(c) for c in self.contrasts]
+        if self.cues:
+            d["cues"] = list(self.cues)
         if self.colour:
             d["colour"] = self.colour
         if self.inferred:
@@ -117,6 +122,7 @@ class _SpecModel(BaseModel):
     primary: str | None = None
     split_by: str | None = None
     contrasts: list[tuple[str, str]] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list)
     title: str = ""
     colour: str | None = None
     medical: bool = True
@@ -148,8 +154,8 @@ def spec_from_dict(name: str, d: Any, where: str = "domain spec") -> DomainSpec:
     for lname, v in m.labels.items():
         lab = _LabelModel(kind=v) if isinstance(v, str) else v
         labels.append(LabelSpec(lname, lab.kind, lab.within, tuple(lab.boundaries)))
-    spec = DomainSpec(name, tuple(labels), m.primary, m.split_by, tuple(tuple(c) for c in m.contrasts), m.title,
-                      m.colour, m.medical, m.default, m.version, tuple(m.inferred))
+    spec = DomainSpec(name, tuple(labels), m.primary, m.split_by, tuple(tuple(c) for c in m.contrasts),
+                      tuple(m.cues), m.title, m.colour, m.medical, m.default, m.version, tuple(m.inferred))
     _check_references(spec, where)
     return spec
 
@@ -178,6 +184,10 @@ def _check_references(spec: DomainSpec, where: str) -> None:
     for a, b in spec.contrasts:
         categorical(a, "contrast")
         categorical(b, "contrast")
+    for cue in spec.cues:
+        if spec.label(cue) is not None:
+            raise ConceptError(f"{where} of domain '{spec.name}': cue '{cue}' is a metric label; a cue is a boolean "
+                               "item label the metrics do not use")
 
 
 @lru_cache(maxsize=1)

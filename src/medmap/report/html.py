@@ -1,12 +1,14 @@
 """The run report: ``RUN/report.html``, one self-contained file that opens offline.
 
 Sections (each left out when its files are missing): the knowledge map and its intervals, the
-findings, per-domain curves, interactive UMAP views with a layer slider, collapse curves, the spread
+findings, per-domain curves, the token cues (metrics with and without a cue in the wording), interactive UMAP views with a layer slider, collapse curves, the spread
 of the intervals across seeds and prompt templates, and the provenance and resolved configuration."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
 import numpy as np
 
 from medmap.report import _html as H
@@ -94,6 +96,37 @@ def findings_table(findings: list[dict]) -> str:
                      H.verdict_badge(f.get("verdict"))])
     return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "controls", "before controls",
                     "verdict"], rows)
+
+
+CUE_ROW = re.compile(r"^(?P<metric>[^\[@]+)\[(?P<cue>[^\]=]+)=(?P<side>true|false)\](?P<lexical>@lexical)?$")
+"""A geometry row of a cue subset: ``<metric>[<cue>=true|false]``, optionally ``@lexical``."""
+
+
+def cue_table(scores) -> str:
+    """Per domain, cue and metric: the model's highest value over layers (with its layer) and the tokens'
+    alone (lexical baseline), on the items with and without the cue; empty when the run has no cue rows."""
+    geo = scores[scores["technique"] == "geometry"]
+    found: dict = {}
+    for (domain, metric), g in geo.groupby(["domain", "metric"], sort=False):
+        m = CUE_ROW.match(str(metric))
+        if m is None or not g["value"].notna().any():
+            continue
+        cell = found.setdefault((domain, m["metric"], m["cue"]), {})
+        best = g.loc[g["value"].idxmax()]
+        cell[(m["side"], bool(m["lexical"]))] = (float(best["value"]), int(best["layer"]))
+    rows = []
+    order = ordered(k[0] for k in found)
+    for (domain, metric, cue), cell in sorted(found.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1:])):
+        out = [H.esc(domain), H.esc(metric), H.esc(cue)]
+        for side in ("true", "false"):
+            model, tokens = cell.get((side, False)), cell.get((side, True))
+            out.append(f'<td class="num">{H.esc(fmt(model[0]) + f" (L{model[1]})" if model else "–")}</td>')
+            out.append(f'<td class="num">{H.esc(fmt(tokens[0]) if tokens else "–")}</td>')
+        rows.append(out)
+    if not rows:
+        return ""
+    return H.table(["domain", "metric", "cue", "with the cue: model (layer)", "tokens alone",
+                    "without: model (layer)", "tokens alone"], rows)
 
 
 _GROUPS = {"seed": "seeds", "template": "prompt templates"}
@@ -219,6 +252,13 @@ def report_html(run: RunData, figures: list[dict]) -> str:
                          "<a href=\"#findings\">How to read the controls</a>.</p>"
                          + "".join(f"<h3>{H.esc(n[len('curves_'):])}</h3>" + H.img(figs[n]["png"], figs[n]["caption"])
                                    for n in curves)))
+    cues = cue_table(run.scores) if run.scores is not None else ""
+    if cues:
+        sections.append(("cues", "Token cues", "<h2>Token cues</h2><p class=\"note\">Items whose wording gives a "
+                         "label away (a drug name carrying its class stem, a symptom naming its organ) against the "
+                         "items without it: the highest value of each metric over layers, on the geometry's items "
+                         "with and without the cue, and what the tokens alone give (lexical baseline). A label that "
+                         "clusters only with the cue, and as well from the tokens, is read from the name.</p>" + cues))
     payload = {d: umap_payload(d, e) for d, e in run.embeddings.items() if e.get("items") and e.get("layers")}
     if payload:
         blocks = []
