@@ -54,6 +54,16 @@ def test_rank_agrees_with_logprob_and_batches_do_not_matter(tiny_llama):
     assert (one["rank"] >= 1).all() and (one["rank"] <= tiny_llama.model.config.vocab_size).all()
 
 
+def test_length_sorted_batches_come_back_in_item_order(tiny_llama):
+    from medmap.analyses.lens import lens_scores
+
+    prompts, answers = PROMPTS[::-1] + PROMPTS, ANSWERS[::-1] + ANSWERS  # lengths out of order
+    one = lens_sweep(tiny_llama, prompts, answers, batch_size=1)
+    sorted_ = lens_scores(tiny_llama, prompts, answers, batch_size=3)
+    torch.testing.assert_close(one["logprob"], sorted_["logprob"], atol=1e-5, rtol=1e-5)
+    assert torch.equal(one["rank"], sorted_["rank"])
+
+
 @torch.no_grad()
 def test_intermediate_layers_match_hidden_states_decoded_by_hand(tiny_llama):
     """Oracle for every layer but the last: transformers' own hidden states (output of decoder layer l is

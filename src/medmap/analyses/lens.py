@@ -18,11 +18,16 @@ import torch
 from medmap import parallel
 from medmap.analyses.causal import CausalOptions, keep_units, sample
 from medmap.analyses.stats import frame, median_ci, per_unit_curves
+from medmap.capture.batching import length_order, tokenize
 from medmap.capture.lens import lens_sweep
 
 
 def lens_scores(lm, prompts: list[str], answers: list[str], batch_size: int, on_step=None) -> dict[str, torch.Tensor]:
-    """``lens_sweep`` with its batches split over the ranks: ``logprob`` and ``rank`` [items, n_layers]."""
+    """``lens_sweep`` with its batches split over the ranks: ``logprob`` and ``rank`` [items, n_layers].
+    Batches hold items of about the same prompt length (as lesioning's: a batch runs at its longest
+    prompt's length); the scores come back in the items' order."""
+    order, back = length_order([len(tokenize(lm.tokenizer, p)) for p in prompts])
+    prompts, answers = [prompts[i] for i in order], [answers[i] for i in order]
     spans = [(s, min(s + batch_size, len(prompts))) for s in range(0, len(prompts), batch_size)]
 
     def one(u):
@@ -32,7 +37,8 @@ def lens_scores(lm, prompts: list[str], answers: list[str], batch_size: int, on_
     parts = parallel.map_units(one, spans, size=lambda u: u[1] - u[0], on_step=on_step)
     if not parts:
         return lens_sweep(lm, [], [], batch_size=batch_size)
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    back = torch.from_numpy(back)
+    return {k: torch.cat([p[k] for p in parts])[back] for k in parts[0]}
 
 
 def lens(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
