@@ -255,3 +255,14 @@ def test_run_under_torchrun_writes_map_and_report_on_rank_0(setup, analyzed):
     assert (two / "map.csv").read_bytes() == (ref / "map.csv").read_bytes()
     _, p = _medmap(setup, "run", "--out", str(two), ranks=2)
     assert "already finished" in " ".join(p.stderr.split())
+
+
+def test_a_dead_worker_is_a_one_line_error_and_the_pool_is_replaced():
+    import os
+
+    from medmap import parallel
+    from medmap.errors import DistributedError
+
+    with pytest.raises(DistributedError, match="if __name__ == \"__main__\""):
+        list(parallel.pool_map(2, os._exit, [3, 3]))
+    assert list(parallel.pool_map(2, abs, [-1, -2, 3])) == [1, 2, 3]

@@ -19,7 +19,7 @@ import atexit
 import os
 import pickle
 from contextlib import contextmanager
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from medmap.errors import ConfigError, DistributedError
 
@@ -318,6 +318,23 @@ def process_pool(workers: int):
         ex = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                                    initializer=die_with_parent, initargs=(os.getpid(),))
     return ex
+
+
+def pool_map(workers: int, fn: Callable[..., R], *iterables) -> Iterator[R]:
+    """``fn`` over ``iterables`` in the ``process_pool`` of ``workers``, results in order as they come
+    (a caller can show progress). A worker that
+    dies (killed, or out of memory) gives a one-line error; so does the commonest cause on a spawn start:
+    a script that calls medmap at its top level without ``if __name__ == "__main__":`` (each worker
+    imports the script again and would start the work again)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield from process_pool(workers).map(fn, *iterables)
+    except BrokenProcessPool:
+        raise DistributedError(
+            "a worker process of medmap died (killed, out of memory, or started from a script that runs medmap at "
+            "its top level: put that code under `if __name__ == \"__main__\":`); workers=1 runs in this process"
+        ) from None
 
 
 def close_pools() -> None:

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field
 
+from medmap import parallel
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
 from medmap.analyses.collapse import collapse_measures, collapse_ranges, flag_collapse, readings
@@ -30,7 +31,6 @@ from medmap.analyses.geometry_templates import cue_rows, template_rows
 from medmap.analyses.probes import probe_metric, probe_rows
 from medmap.analyses.stats import frame
 from medmap.options import MAX_SEED, Bool, Float, Int, options
-from medmap import parallel
 
 LEXICAL_KINDS = ("embedding", "bag")
 CURVES = ("umap", "probe", "selectivity")
@@ -251,7 +251,7 @@ def layer_results(acts, cs, layers, options: GeometryOptions = GeometryOptions()
             on_layer(1)
 
     if workers > 1 and len(jobs) > 1:
-        for res in parallel.process_pool(workers).map(_job, jobs):
+        for res in parallel.pool_map(workers, _job, jobs):
             done(res)
     else:
         for job in jobs:

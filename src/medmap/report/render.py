@@ -82,7 +82,7 @@ def render_figures(run: RunData, folder: Path | None = None, workers: int | None
     workers = parallel.local_workers() if workers is None else workers
     names = [name for name, _ in made]
     if workers > 1 and len(made) > 1:
-        encoded = list(parallel.process_pool(workers).map(_encode, repeat(run), names, repeat(formats)))
+        encoded = list(parallel.pool_map(workers, _encode, repeat(run), names, repeat(formats)))
     else:
         encoded = [_encode(run, name, formats) for name in names]
     out = []
