@@ -333,7 +333,7 @@ def pool_map(workers: int, fn: Callable[..., R], *iterables) -> Iterator[R]:
     except BrokenProcessPool:
         raise DistributedError(
             "a worker process of medmap died (killed, out of memory, or started from a script that runs medmap at "
-            "its top level: put that code under `if __name__ == \"__main__\":`); workers=1 runs in this process"
+            "its top level: put that code under `if __name__ == \"__main__\":`)"
         ) from None
 
 
