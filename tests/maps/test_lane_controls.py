@@ -66,6 +66,15 @@ def test_geometry_interval_keeps_only_the_layers_beyond_controls():
     assert "3 such layer(s) elsewhere" in lane(lm, "geometry")["reason"]
 
 
+def test_geometry_lane_without_a_rise_says_so():
+    flat = pd.DataFrame(rows("geometry", "silhouette_umap.unit", np.full(N, 0.4))
+                        + rows("geometry", "silhouette_umap.unit@p", np.full(N, 0.005))
+                        + rows("geometry", "silhouette_umap.unit@excess", np.full(N, 0.2)))
+    lm = build_map(flat, MapRules(sigma=0))
+    assert spans(lm, "geometry") == [] and "no rise" in lane(lm, "geometry")["reason"]
+    assert "inside the fastest rise" not in lane(lm, "geometry")["reason"]
+
+
 def test_geometry_without_control_rows_keeps_the_paper_interval():
     lm = build_map(pd.DataFrame(rows("geometry", "silhouette_umap.unit", RISE)), MapRules(sigma=0))
     assert spans(lm, "geometry") == [(4, 6)] and "not checked" in lane(lm, "geometry")["reason"]

@@ -331,9 +331,12 @@ def _controlled_part(found: list, p_rows: pd.DataFrame, excess_rows: pd.DataFram
                     reason=f"no layer of the fastest rise has p < {GEOMETRY_P_MAX:g} and a value above both its "
                            f"null's 95th percentile and its lexical baseline ({int(ok.sum())} such layer(s) "
                            f"elsewhere): chance or the prompt's tokens explain the rise")
-    else:
+    elif found:
         lane["reason"] = (f"{int(ok.sum())} layer(s) beat the permutation null and the lexical baseline; the "
                           f"intervals keep those of them inside the fastest rise")
+    else:
+        lane["reason"] = (f"{int(ok.sum())} layer(s) beat the permutation null and the lexical baseline; the curve "
+                          f"has no rise to keep them in")
     return kept
 
 
