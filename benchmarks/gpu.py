@@ -9,6 +9,9 @@ UMAP amplifies float differences).
     python benchmarks/gpu.py                    # on cuda: the three models, 16 items per domain
     python benchmarks/gpu.py --device cpu       # a small Llama shape and 4 items: checks the script runs
 
+``tests/test_gpu_benchmark.py`` runs it on the CPU (``--models llama --domains symptoms --items 2``) and
+checks its map comparison on planted score tables.
+
 Options: ``--items N`` (items and pairs per domain), ``--domains a,b``, ``--models a,b`` (bundled names
 and/or ``llama``), ``--no-check``. Prints ``RATIO_<stage>_<model> x`` lines and a summary table."""
 
