@@ -609,28 +609,12 @@ def test_r2_umap_ci_resamples_out_of_fold_predictions():
     assert lo < value < hi and 0.8 < value
 
 
-def test_layer_job_without_sklearn_checks_gives_the_same_rows_and_nan_input_is_refused():
-    from dataclasses import asdict
-
-    from medmap.analyses.geometry import _job, geometry
+def test_nan_input_is_refused_in_one_line():
+    from medmap.analyses.geometry import geometry
     from medmap.errors import NumericalError
 
-    rng = np.random.default_rng(5)
-    cs = _categorical_set(n_per=12)
-    y = gm.encode(cs.label_values("kind"))
-    X = rng.normal(size=(len(y), 16)) + 2 * np.eye(3, 16)[y]
-    o = GeometryOptions(**{**FAST, "n_perm": 20})
-    plan = build_plan(cs, o)
-    labels = {"kind": cs.label_values("kind")}
-    import pandas as pd
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):  # as in _job: only scikit-learn's checks differ
-        plain, _ = layer_metrics(X, cs.spec, labels, o, 0, plan)
-    fast, _ = _job((X, cs.spec, labels, asdict(o), 0, plan))
-    assert pd.DataFrame(plain).equals(pd.DataFrame(fast))  # bit for bit, NaN where NaN
-    assert any(r["metric"].startswith("probe_acc") for r in plain)
-    acts = np.repeat(X[:, None], 3, 1)
+    cs = _categorical_set(n_per=6)
+    acts = np.random.default_rng(5).normal(size=(len(cs.items), 3, 8))
     acts[3, 2, 1] = np.nan
     with pytest.raises(NumericalError, match="NaN"):
-        geometry(acts, cs, model="m", options=o)
+        geometry(acts, cs, model="m", options=GeometryOptions(**FAST))

@@ -216,17 +216,11 @@ def _job(args):
     and in this one alike (the same numbers for any number of workers). The workers already share out
     the CPUs, and each worker's BLAS would otherwise start a thread per CPU (once numpy is loaded,
     OMP_NUM_THREADS no longer counts): oversubscribed, OpenBLAS's spinning threads made the stage six
-    times slower (smollm2-135m symptoms, 10 layers on 2 workers: 23.7 s vs 3.9 s).
-
-    scikit-learn's per-call checks are switched off here (``assume_finite``, ``skip_parameter_validation``):
-    a layer makes hundreds of small fits and scores (probes, cross-validated R^2), the checks were a
-    fifth of the stage (drugs, one layer: 5.0 s -> 4.0 s, bit-identical rows), and what they check holds
-    by construction (parameters fixed in this package; inputs checked finite once by :func:`geometry`)."""
-    from sklearn import config_context
+    times slower (smollm2-135m symptoms, 10 layers on 2 workers: 23.7 s vs 3.9 s)."""
     from threadpoolctl import threadpool_limits
 
     X, spec, labels, o, layer, plan = args
-    with threadpool_limits(limits=1), config_context(assume_finite=True, skip_parameter_validation=True):
+    with threadpool_limits(limits=1):
         return layer_metrics(X, spec, labels, GeometryOptions(**o), layer, plan)
 
 
