@@ -27,6 +27,7 @@ import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.errors import ConfigError
+from medmap.store.schema import cue_subset
 
 NEUTRAL_PREFIX = "neutral"
 MIN_ITEMS = 4
@@ -90,8 +91,8 @@ def cue_subsets(labels: dict, cues) -> dict[str, np.ndarray]:
     out = {}
     for cue in cues:
         vals = np.asarray([str(v).lower() for v in labels.get(cue, [])])
-        for flag in ("true", "false"):
-            out[f"{cue}={flag}"] = np.nonzero(vals == flag)[0]
+        for present in (True, False):
+            out[cue_subset(cue, present)] = np.nonzero(vals == str(present).lower())[0]
     return out
 
 

@@ -1,12 +1,12 @@
 """The run report: ``RUN/report.html``, one self-contained file that opens offline.
 
 Sections (each left out when its files are missing): the knowledge map and its intervals, the
-findings, per-domain curves, the token cues (metrics with and without a cue in the wording), interactive UMAP views with a layer slider, collapse curves, the spread
-of the intervals across seeds and prompt templates, and the provenance and resolved configuration."""
+findings, per-domain curves, the token cues (metrics with and without a cue in the wording),
+interactive UMAP views with a layer slider, collapse curves, the spread of the intervals across seeds
+and prompt templates, and the provenance and resolved configuration."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from medmap.report.data import (ReportError, RunData, fmt, is_numeric_label, lab
 from medmap.report.figures import join_paths, unmapped
 from medmap.report.render import render_figures
 from medmap.store import write_text
+from medmap.store.schema import CUE_ROW
 
 
 def _intervals_table(run: RunData) -> str:
@@ -96,10 +97,6 @@ def findings_table(findings: list[dict]) -> str:
                      H.verdict_badge(f.get("verdict"))])
     return H.table(["id", "domain", "finding", "measure", "value [CI]", "layer", "controls", "before controls",
                     "verdict"], rows)
-
-
-CUE_ROW = re.compile(r"^(?P<metric>[^\[@]+)\[(?P<cue>[^\]=]+)=(?P<side>true|false)\](?P<lexical>@lexical)?$")
-"""A geometry row of a cue subset: ``<metric>[<cue>=true|false]``, optionally ``@lexical``."""
 
 
 def cue_table(scores) -> str:

@@ -40,6 +40,16 @@ def reading_metrics(metrics, measure: str = "effective_rank") -> list[str]:
                    and m.split("@", 1)[1].startswith(COLLAPSE_READINGS)})
 
 
+def cue_subset(cue: str, present: bool) -> str:
+    """The name of a cue subset in a score row, ``<metric>[<cue>=true|false]``
+    (:mod:`medmap.analyses.geometry_templates`); :data:`CUE_ROW` reads it back."""
+    return f"{cue}={'true' if present else 'false'}"
+
+
+CUE_ROW = re.compile(r"^(?P<metric>[^\[@]+)\[(?P<cue>[^\]=]+)=(?P<side>true|false)\](?P<lexical>@lexical)?$")
+"""A score row of a cue subset, ``<metric>[<cue>=true|false]``, optionally ``@lexical``."""
+
+
 SCORE_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "value", "ci_low", "ci_high")
 """Columns of ``scores.csv`` (one row per model, domain, technique, metric and layer)."""
 MAP_COLUMNS = ("model", "n_layers", "domain", "technique", "metric", "layer", "depth", "value",
