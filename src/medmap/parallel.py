@@ -320,16 +320,17 @@ def process_pool(workers: int):
     return ex
 
 
-def pool_map(workers: int, fn: Callable[..., R], *iterables) -> Iterator[R]:
+def pool_map(workers: int, fn: Callable[..., R], *iterables, chunksize: int = 1) -> Iterator[R]:
     """``fn`` over ``iterables`` in the ``process_pool`` of ``workers``, results in order as they come
-    (a caller can show progress). A worker that
+    (a caller can show progress). ``chunksize`` calls go to a worker as one task: an argument shared by
+    the calls of a chunk (``itertools.repeat``) is then pickled once per chunk, not once per call. A worker that
     dies (killed, or out of memory) gives a one-line error; so does the commonest cause on a spawn start:
     a script that calls medmap at its top level without ``if __name__ == "__main__":`` (each worker
     imports the script again and would start the work again)."""
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        yield from process_pool(workers).map(fn, *iterables)
+        yield from process_pool(workers).map(fn, *iterables, chunksize=chunksize)
     except BrokenProcessPool:
         raise DistributedError(
             "a worker process of medmap died (killed, out of memory, or started from a script that runs medmap at "

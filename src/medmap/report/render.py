@@ -82,7 +82,10 @@ def render_figures(run: RunData, folder: Path | None = None, workers: int | None
     workers = parallel.local_workers() if workers is None else workers
     names = [name for name, _ in made]
     if workers > 1 and len(made) > 1:
-        encoded = list(parallel.pool_map(workers, _encode, repeat(run), names, repeat(formats)))
+        # a few figures per task: the run's data (megabytes) is pickled once per task, and the tasks still
+        # share the figures out over the workers
+        per_task = max(1, len(names) // (4 * workers))
+        encoded = list(parallel.pool_map(workers, _encode, repeat(run), names, repeat(formats), chunksize=per_task))
     else:
         encoded = [_encode(run, name, formats) for name in names]
     out = []
