@@ -8,7 +8,7 @@ The rule, fixed before any measurement: an option that saves time may become a d
 ``EFFECT_VS_SEED`` (the median over metrics of median |option - default| / median |seed 1 - seed 0|) is
 at most 1 and no metric's ratio exceeds 2 (``WORST_METRIC``).
 
-Prints per domain and metric the two median absolute changes (only metrics that move under either),
+Prints per domain and metric the two median absolute changes (only the metrics the option moves),
 then ``EFFECT_VS_SEED``, ``WORST_METRIC`` and ``RATIO <time with the option / time with the
 defaults>`` of the per-layer geometry (every default metric, nulls and per-template rows included).
 With ``--run RUN_DIR`` the activations come from that run's capture cache (no model forward).
@@ -102,7 +102,7 @@ if __name__ == "__main__":
                 rows.append({"metric": m, "layer": layer, "option_effect": abs(v[0][m] - b[0][m]),
                              "seed_effect": abs(other[m] - b[0][m])})
         df = pd.DataFrame(rows).dropna().groupby("metric")[["option_effect", "seed_effect"]].median()
-        df = df[(df.option_effect > 0) | (df.seed_effect > 0)]
+        df = df[df.option_effect > 0]  # the metrics the option moves (the others are not its concern)
         print(f"\n{domain} ({len(cs)} items, {args.layers} layers): median absolute change")
         print(df.round(4).to_string())
         for m, r in (df.option_effect / df.seed_effect.clip(lower=1e-6)).items():
