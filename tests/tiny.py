@@ -3,6 +3,9 @@ offline from configs (nothing is downloaded)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
@@ -73,6 +76,32 @@ def saved_tiny(folder, arch: str = "llama", **overrides):
     lm.model.save_pretrained(folder, safe_serialization=True)
     lm.tokenizer.save_pretrained(folder)
     return folder
+
+
+SMALL_GEOMETRY = {"n_epochs": 30, "n_boot": 3, "workers": 1, "pca_dims": 10}
+SMALL_CAUSAL = {"max_items": 8, "n_boot": 10}
+
+
+def small_run_config(folder, techniques, geometry=None, causal=None, **more):
+    """In ``folder``: ``c.jsonl`` (the symptoms set's t0 items) and ``run.yaml`` running ``techniques`` on it
+    with small options (``geometry`` and ``causal`` update SMALL_GEOMETRY / SMALL_CAUSAL; ``more``: other
+    top-level keys), for tests that run ``medmap run`` on a tiny model; returns the run.yaml path."""
+    import yaml
+
+    from medmap.concepts import load_builtin, to_jsonl
+
+    folder = Path(folder)
+    (folder / "c.jsonl").write_text(to_jsonl(load_builtin("symptoms").subset(lambda it: it.template == "t0")))
+    cfg = {"concepts": str(folder / "c.jsonl"), "techniques": list(techniques), **more,
+           "analyze": {"geometry": {**SMALL_GEOMETRY, **(geometry or {})}, "causal": {**SMALL_CAUSAL, **(causal or {})}}}
+    (folder / "run.yaml").write_text(yaml.safe_dump(cfg))
+    return folder / "run.yaml"
+
+
+def run_command(model, config, out, *extra) -> list[str]:
+    """``python -m medmap run`` on ``model`` with ``config``, writing to ``out`` (for a subprocess)."""
+    return [sys.executable, "-m", "medmap", "run", "--model", str(model), "--config", str(config), "--out", str(out),
+            *extra]
 
 
 def one_token_set(seed=0, n=60):

@@ -10,12 +10,10 @@ import textwrap
 import time
 
 import pytest
-import yaml
 
-from medmap.concepts import load_builtin, to_jsonl
 from medmap.errors import RunFolderError
 from medmap.store.runfolder import HOLDER_NAME, RunLock
-from tiny import saved_tiny
+from tiny import run_command, saved_tiny, small_run_config
 
 
 def test_second_lock_fails_at_once_naming_the_holder(tmp_path):
@@ -54,18 +52,12 @@ def test_lock_of_a_killed_process_is_free(tmp_path):
 def small_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("lock")
     saved_tiny(d / "model")
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
-    (d / "c.jsonl").write_text(to_jsonl(sym))
-    (d / "run.yaml").write_text(yaml.safe_dump({
-        "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion"],
-        "analyze": {"geometry": {"n_epochs": 30, "n_boot": 3, "workers": 1, "pca_dims": 10},
-                    "causal": {"max_items": 8, "n_boot": 10}}}))
+    small_run_config(d, ["geometry", "lesion"])
     return d
 
 
 def _cmd(d, out, *extra):
-    return [sys.executable, "-m", "medmap", "run", "--model", str(d / "model"), "--config", str(d / "run.yaml"),
-            "--out", str(out), *extra]
+    return run_command(d / "model", d / "run.yaml", out, *extra)
 
 
 def test_two_concurrent_runs_on_one_folder(small_run):

@@ -3,32 +3,24 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-import yaml
 
-from medmap.concepts import load_builtin, to_jsonl
-from tiny import saved_tiny
+from tiny import run_command, saved_tiny, small_run_config
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
     saved_tiny(d / "model")
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
-    (d / "c.jsonl").write_text(to_jsonl(sym))
-    cfg = {"domains": ["symptoms"], "concepts": str(d / "c.jsonl"), "techniques": ["geometry", "lesion", "patching"],
-           "analyze": {"geometry": {"n_epochs": 30, "n_boot": 5, "workers": 1, "pca_dims": 10},
-                       "causal": {"max_items": 8, "max_pairs": 6, "n_boot": 20}}}
-    (d / "run.yaml").write_text(yaml.safe_dump(cfg))
+    small_run_config(d, ["geometry", "lesion", "patching"], geometry={"n_boot": 5},
+                     causal={"max_pairs": 6, "n_boot": 20}, domains=["symptoms"])
     return d
 
 
 def _cmd(d, out):
-    return [sys.executable, "-m", "medmap", "run", "--model", str(d / "model"), "--config", str(d / "run.yaml"),
-            "--out", str(out)]
+    return run_command(d / "model", d / "run.yaml", out)
 
 
 def test_sigkill_then_resume_gives_the_same_map(setup):

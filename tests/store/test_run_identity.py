@@ -7,12 +7,11 @@ import json
 import pandas as pd
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 
 from medmap.cli.main import main
-from medmap.concepts import load_builtin, to_jsonl
-from tiny import saved_tiny
+from medmap.concepts import load_builtin
+from tiny import saved_tiny, small_run_config
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,7 @@ def model_dir(tmp_path_factory):
 
 
 def _setup(tmp_path, techniques=("lesion",)):
-    sym = load_builtin("symptoms").subset(lambda it: it.template == "t0")
-    (tmp_path / "c.jsonl").write_text(to_jsonl(sym))
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump({
-        "concepts": str(tmp_path / "c.jsonl"), "techniques": list(techniques),
-        "analyze": {"geometry": {"n_epochs": 20, "n_boot": 3, "workers": 1, "pca_dims": 10},
-                    "causal": {"max_items": 8, "n_boot": 10}}}))
-    return tmp_path / "run.yaml"
+    return small_run_config(tmp_path, techniques, geometry={"n_epochs": 20})
 
 
 def _run(model_dir, cfg, out, capsys, *extra):
