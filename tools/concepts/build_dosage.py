@@ -17,6 +17,13 @@ Templates (answer in brackets; no template states the unit, and only t0 states t
 <kind> is "dose", "starting dose" or "loading dose". The span is the drug phrase (route + drug +
 indication), e.g. "oral atorvastatin for secondary prevention of cardiovascular disease".
 
+Labels: `unit` (the metric label), and, informational, `drug`, `route`, `frequency`, `indication`,
+`amount`, `dose_kind` and `hint`. `hint` (bool, every item; a cue in domains.yaml, like symptoms'
+`cue`) is true when the drug phrase contains a word of HINT_WORDS[its own unit]: a word that gives
+the unit away without naming it ("insulin" -> units, "mouthwash" -> mL, "inhaled" -> micrograms).
+Whole words, matched case-insensitively with common.has_cue. The list was fixed before looking at
+any result and is not tuned to one; g, mg/kg and mg have no hint words, so their items are all false.
+
 Patching pairs change only the drug phrase: t0 pairs two doses of the same amount and different
 units (the unit answer flips), t3 pairs two doses given at different frequencies. Amount answers
 (t1, t2) have no pairs: every number starts with the same space token under both bundled
@@ -36,7 +43,7 @@ import _common as common  # noqa: E402
 from dosage_table import DOSES, FREQUENCIES, ROUTES, UNITS  # noqa: E402
 
 DOMAIN = "dosage"
-VERSION = 2  # bump with every change of the facts or templates (see the SOURCES note)
+VERSION = 3  # bump with every change of the facts or templates (see the SOURCES note)
 
 NEUTRAL = {
     "neutral": "Prescription: {dp}.",
@@ -55,6 +62,23 @@ UNIT_WORDS = {"mg", "g", "mcg", "microgram", "micrograms", "milligram", "milligr
               "grams", "unit", "units", "ml", "millilitre", "milliliter", "millilitres",
               "milliliters", "kg", "kilogram", "iu"}
 
+# Unit hints: words of a drug phrase that give its unit away without naming it (a liquid form for
+# mL, a drug dosed in units, an inhaled/sprayed/sublingual/transdermal form for micrograms). An
+# item's `hint` label is true when its drug phrase contains a word listed for its OWN unit. Fixed
+# in advance (version 3) and not tuned to any result; g, mg/kg and mg have none.
+HINT_WORDS = {
+    "mL": ("solution", "suspension", "syrup", "linctus", "mouthwash", "rinse", "liquid", "elixir",
+           "enema", "lotion"),
+    "units": ("insulin", "heparin", "dalteparin", "tinzaparin", "oxytocin", "nystatin",
+              "colecalciferol", "ergocalciferol"),
+    "mcg": ("inhaled", "inhaler", "spray", "patch", "sublingual"),
+    "g": (),
+    "mg/kg": (),
+    "mg": (),
+}
+# whole words (common.has_cue matches regular expressions on the lower-cased text)
+HINT_PATTERNS = {u: tuple(r"\b%s\b" % re.escape(w) for w in ws) for u, ws in HINT_WORDS.items()}
+
 # Activation-patching pairs: (template, clean key, corrupted key); only the drug phrase changes.
 # Both prompts have the same number of tokens under the SmolLM2 and Gemma 3 tokenizers and the
 # two answers differ in their first token under both (tools/concepts/check_tokens.py).
@@ -69,6 +93,10 @@ PAIRS = [
     ("t0", "salmeterol", "activated_charcoal"), ("t0", "insulin_glargine", "lisinopril"),
     ("t0", "glucagon", "paracetamol"), ("t0", "ipratropium_nebulized", "sodium_lactate_bolus"),
     ("t0", "paracetamol", "glucagon"), ("t0", "levothyroxine", "hydrocortisone_adrenal_crisis"),
+    # version 3 (chosen as in version 2; the first with an mg/kg fact)
+    ("t0", "aciclovir_encephalitis", "insulin_hyperkalemia"),
+    ("t0", "insulin_hyperkalemia", "aciclovir_encephalitis"),
+    ("t0", "donepezil", "hydroxocobalamin_cyanide"), ("t0", "paracetamol_intravenous", "glucagon"),
     # t3: different frequency (never two that can mean the same schedule)
     ("t3", "finasteride_hair_loss", "meropenem"), ("t3", "tamsulosin", "meropenem"),
     ("t3", "alendronic_acid", "meropenem"), ("t3", "amlodipine", "paracetamol"),
@@ -81,6 +109,8 @@ PAIRS = [
     ("t3", "ibuprofen", "aciclovir_herpes_simplex"),
     ("t3", "folic_acid_pregnancy", "ipratropium_nebulized"),
     ("t3", "chlorhexidine_mouthwash", "cetirizine"),
+    # version 3
+    ("t3", "teriparatide", "infliximab_ra"), ("t3", "clopidogrel", "ganciclovir_induction"),
 ]
 
 Dose = collections.namedtuple(
@@ -89,6 +119,11 @@ Dose = collections.namedtuple(
 
 def doses():
     return [Dose(*row) for row in DOSES]
+
+
+def hint(d):
+    """Whether the drug phrase contains a word that gives the dose's own unit away (HINT_WORDS)."""
+    return common.has_cue(d.phrase, HINT_PATTERNS[d.unit])
 
 
 def answers(d):
@@ -102,7 +137,8 @@ def build_items():
     items, by_key = [], {}
     for d in doses():
         labels = {"drug": d.drug, "unit": d.unit, "route": d.route, "frequency": d.frequency,
-                  "indication": d.indication, "amount": d.amount, "dose_kind": d.kind}
+                  "indication": d.indication, "amount": d.amount, "dose_kind": d.kind,
+                  "hint": hint(d)}
         concept = "%s: %s %s %s" % (d.phrase, d.kind, d.amount, d.unit)
         for template, frame in NEUTRAL.items():
             item = common.make_item(DOMAIN, d.key, template, frame.format(dp=d.phrase), None,
@@ -148,7 +184,12 @@ def self_check(items):
         if d.frequency in ("as needed", "single dose"):
             assert d.frequency_answer is None or d.frequency == "as needed", d.key
     per_unit = collections.Counter(d.unit for d in ds)
-    assert set(per_unit) == set(UNITS) and min(per_unit.values()) >= 5, per_unit
+    assert set(per_unit) == set(UNITS), per_unit
+    # balanced units (version 3): at least 12 facts per unit, mg at most 45 % of the facts
+    assert min(per_unit.values()) >= 12 and per_unit["mg"] <= 0.45 * len(ds), per_unit
+    assert set(HINT_WORDS) == set(UNITS), "one hint list per unit"
+    for frame in list(NEUTRAL.values()) + list(TASKS.values()):  # no template carries a hint
+        assert not any(common.has_cue(frame, p) for p in HINT_PATTERNS.values()), frame
     task_items = [it for it in items if not it["template"].startswith("neutral")]
     common.check_items(task_items, DOMAIN)
     common.check_unique_ids(items)
@@ -156,6 +197,7 @@ def self_check(items):
     for it in items:
         for label in ("drug", "unit", "route", "frequency", "dose_kind"):
             assert it["labels"].get(label), (it["id"], label)
+        assert type(it["labels"].get("hint")) is bool, (it["id"], "hint")
         assert it["prompt"].count(it["span"]) == 1, it["id"]
         frame = it["prompt"].replace(it["span"], " ")
         if it["template"].startswith("neutral"):
@@ -173,6 +215,8 @@ def self_check(items):
                 "corruption changes more than the drug phrase: " + it["id"]
             p = it["pair"]
             assert p["clean_answer"].split()[0] != p["corrupted_answer"].split()[0], it["id"]
+    neutral_hints = {it["labels"]["hint"] for it in items if common.is_neutral(it["template"])}
+    assert neutral_hints == {True, False}, "both hint values must occur among the neutral items"
     common.check_templates_per_concept(items, 4, "dose")
     n_pairs = common.count_pairs(items, 30)
     assert len({(t, c) for t, c, _ in PAIRS}) == len(PAIRS), "one pair per item"

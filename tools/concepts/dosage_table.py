@@ -227,6 +227,31 @@ DOSES = [
      "CRASH-2 / BNF: 1 g over 10 minutes, then 1 g infused over 8 hours"),
     ("activated_charcoal", "activated charcoal", "oral activated charcoal after an overdose", "oral",
      "50", "g", "dose", "single dose", None, "acute poisoning", "BNF: 50 g as a single dose"),
+    ("fosfomycin_cystitis", "fosfomycin", "oral fosfomycin for uncomplicated cystitis in women",
+     "oral", "3", "g", "dose", "single dose", None,
+     "acute uncomplicated lower urinary tract infection in women",
+     "BNF: 3 g as a single dose; FDA (Monurol): one sachet (3 g) as a single dose"),
+    ("ertapenem", "ertapenem", "intravenous ertapenem for complicated intra-abdominal infections",
+     "intravenous", "1", "g", "dose", "once daily", "once daily",
+     "complicated intra-abdominal infections", "BNF / FDA (Invanz): 1 g once daily"),
+    ("valaciclovir_shingles", "valaciclovir", "oral valaciclovir for herpes zoster", "oral", "1",
+     "g", "dose", "three times daily", "three times daily", "herpes zoster",
+     "BNF: 1 g 3 times daily for 7 days; FDA (Valtrex): 1 gram 3 times daily for 7 days"),
+    ("piperacillin_tazobactam", "piperacillin with tazobactam",
+     "intravenous piperacillin with tazobactam for hospital-acquired pneumonia", "intravenous",
+     "4.5", "g", "dose", "three or four times daily", None, "hospital-acquired pneumonia",
+     "BNF: 4.5 g every 8 hours, increased if necessary to 4.5 g every 6 hours; FDA (Zosyn): "
+     "nosocomial pneumonia 4.5 g every 6 hours (no frequency prompt: the formularies differ)"),
+    ("paracetamol_intravenous", "paracetamol", "intravenous paracetamol for postoperative pain",
+     "intravenous", "1", "g", "dose", "every 4 to 6 hours", None, "pain",
+     "BNF: adults over 50 kg, 1 g every 4-6 hours (maximum 4 g daily); FDA (Ofirmev, "
+     "acetaminophen injection): adults 50 kg and over, 1000 mg every 6 hours or 650 mg every 4 "
+     "hours (maximum 4 g daily) (no frequency prompt: the formularies differ)"),
+    ("hydroxocobalamin_cyanide", "hydroxocobalamin",
+     "intravenous hydroxocobalamin for cyanide poisoning", "intravenous", "5", "g",
+     "starting dose", "single dose", None, "cyanide poisoning",
+     "BNF / FDA (Cyanokit): starting dose 5 g by intravenous infusion over 15 minutes; a second "
+     "5 g dose may be given depending on the severity and the response"),
     # ----------------------------------------------------------------- micrograms
     ("levothyroxine", "levothyroxine", "oral levothyroxine for primary hypothyroidism", "oral",
      "100", "mcg", "dose", "once daily", "once daily", "hypothyroidism",
@@ -254,6 +279,39 @@ DOSES = [
     ("salmeterol", "salmeterol", "inhaled salmeterol for asthma", "inhaled", "50", "mcg", "dose",
      "twice daily", "twice daily", "asthma",
      "BNF / FDA (Serevent Diskus): 50 micrograms twice daily"),
+    ("misoprostol_nsaid_ulcer", "misoprostol",
+     "oral misoprostol for prevention of NSAID-induced gastric ulcers", "oral", "200", "mcg",
+     "dose", "four times daily", None, "prevention of NSAID-induced gastric ulcers",
+     "FDA (Cytotec): 200 mcg four times daily with food (100 mcg if not tolerated); BNF: 200 "
+     "micrograms 2-4 times daily (no frequency prompt: the formularies differ)"),
+    ("glyceryl_trinitrate_spray", "glyceryl trinitrate",
+     "sublingual glyceryl trinitrate spray for angina", "oromucosal", "400", "mcg", "dose",
+     "as needed", None, "acute angina",
+     "BNF: 400-800 micrograms (1-2 sprays) under the tongue, repeated as required; FDA "
+     "(Nitrolingual Pumpspray): 1 or 2 metered sprays of 400 mcg onto or under the tongue at "
+     "onset (the number is one spray)"),
+    ("carboprost_pph", "carboprost", "intramuscular carboprost for refractory postpartum hemorrhage",
+     "intramuscular", "250", "mcg", "dose", "as needed", None,
+     "postpartum hemorrhage due to uterine atony",
+     "BNF: 250 micrograms by deep intramuscular injection, repeated if necessary every 15 minutes "
+     "(maximum 8 doses); FDA (Hemabate): 250 mcg deep intramuscularly, repeated at 15- to "
+     "90-minute intervals (total at most 2 mg)"),
+    ("teriparatide", "teriparatide", "subcutaneous teriparatide for osteoporosis", "subcutaneous",
+     "20", "mcg", "dose", "once daily", "once daily", "osteoporosis at high risk of fracture",
+     "BNF: 20 micrograms once daily (for at most 24 months); FDA (Forteo): 20 mcg subcutaneously "
+     "once a day"),
+    ("carbetocin_cesarean", "carbetocin",
+     "intravenous carbetocin for prevention of postpartum hemorrhage after cesarean delivery",
+     "intravenous", "100", "mcg", "dose", "single dose", None,
+     "prevention of postpartum hemorrhage after cesarean delivery",
+     "BNF: 100 micrograms as a single dose by slow intravenous injection after cesarean section; "
+     "WHO 2018 uterotonics recommendation: heat-stable carbetocin 100 micrograms intramuscularly "
+     "or intravenously"),
+    ("tetracosactide_test", "tetracosactide", "intravenous tetracosactide for testing adrenal function",
+     "intravenous", "250", "mcg", "dose", "single dose", None,
+     "diagnosis of adrenocortical insufficiency",
+     "BNF (short Synacthen test): 250 micrograms as a single dose by intramuscular or intravenous "
+     "injection; FDA (Cortrosyn, cosyntropin): 0.25 mg intramuscularly or intravenously"),
     # ----------------------------------------------------------------- units
     ("insulin_glargine", "insulin glargine", "insulin glargine for type 2 diabetes",
      "subcutaneous", "10", "units", "starting dose", "once daily", "once daily",
@@ -282,6 +340,42 @@ DOSES = [
      "intramuscular", "10", "units", "dose", "single dose", None,
      "prevention of postpartum hemorrhage",
      "WHO 2018 recommendation / NICE intrapartum care: 10 units intramuscularly after birth"),
+    ("dalteparin_moderate_risk_surgery", "dalteparin",
+     "subcutaneous dalteparin for thromboprophylaxis in moderate-risk general surgery",
+     "subcutaneous", "2500", "units", "dose", "once daily", "once daily",
+     "prevention of venous thromboembolism in surgery",
+     "BNF: 2500 units 1-2 hours before surgery, then 2500 units every 24 hours; FDA (Fragmin): "
+     "abdominal surgery at risk, 2500 IU once daily starting 1-2 hours before surgery"),
+    ("dalteparin_high_risk_surgery", "dalteparin",
+     "subcutaneous dalteparin for thromboprophylaxis in high-risk general surgery", "subcutaneous",
+     "5000", "units", "dose", "once daily", "once daily",
+     "prevention of venous thromboembolism in surgery",
+     "BNF: 5000 units the evening before surgery, then 5000 units every evening; FDA (Fragmin): "
+     "high-risk abdominal surgery, 5000 IU the evening before surgery, then once daily"),
+    ("dalteparin_hip_replacement", "dalteparin",
+     "subcutaneous dalteparin for thromboprophylaxis after hip replacement", "subcutaneous",
+     "5000", "units", "dose", "once daily", "once daily",
+     "prevention of venous thromboembolism after hip replacement",
+     "BNF / FDA (Fragmin): 2500 units within 2 hours before surgery and 2500 units 4-8 hours "
+     "after, then 5000 units once daily"),
+    ("heparin_surgery", "heparin",
+     "subcutaneous unfractionated heparin for postoperative thromboprophylaxis", "subcutaneous",
+     "5000", "units", "dose", "two or three times daily", None,
+     "prevention of postoperative venous thromboembolism",
+     "BNF: 5000 units 2 hours before surgery, then every 8-12 hours; FDA: 5000 units 2 hours "
+     "before surgery, then 5000 units every 8 to 12 hours for 7 days or until fully ambulatory "
+     "(no frequency prompt: every 8 to 12 hours)"),
+    ("insulin_hyperkalemia", "soluble insulin",
+     "intravenous soluble insulin with glucose for hyperkalemia", "intravenous", "10", "units",
+     "dose", "single dose", None, "hyperkalemia",
+     "RCUK 2021 / UK Kidney Association 2020: 10 units soluble insulin with 25 g glucose "
+     "intravenously over 15 minutes; AHA 2010 (cardiac arrest in special situations): 10 units "
+     "regular insulin intravenously with 25 g glucose (50 mL of 50%)"),
+    ("tetanus_immunoglobulin", "tetanus immunoglobulin",
+     "intramuscular tetanus immunoglobulin for a tetanus-prone wound", "intramuscular", "250",
+     "units", "dose", "single dose", None, "tetanus-prone wound",
+     "BNF / UKHSA Green Book: 250 units (500 units if the wound is old, heavily contaminated or a "
+     "burn); FDA (HyperTET S/D): prophylaxis 250 units intramuscularly"),
     # ----------------------------------------------------------------- mL
     ("lactulose", "lactulose", "oral lactulose for constipation", "oral", "15", "mL",
      "starting dose", "twice daily", "twice daily", "constipation",
@@ -304,6 +398,42 @@ DOSES = [
      "oromucosal", "15", "mL", "dose", "as needed", None,
      "painful inflammatory conditions of the mouth and throat",
      "BNF: benzydamine 0.15% oral rinse, rinse or gargle with 15 mL every 1.5-3 hours as required"),
+    ("lactulose_hepatic_encephalopathy", "lactulose", "oral lactulose for hepatic encephalopathy",
+     "oral", "30", "mL", "dose", "three times daily", None, "hepatic encephalopathy",
+     "BNF: 30-50 mL 3 times daily, adjusted to produce 2-3 soft stools daily; FDA (Enulose): "
+     "30-45 mL three or four times daily, adjusted to produce 2-3 soft stools daily (no "
+     "frequency prompt: the formularies differ)"),
+    ("sodium_fluoride_mouthwash", "sodium fluoride",
+     "sodium fluoride 0.05% mouthwash for prevention of dental caries", "oromucosal", "10", "mL",
+     "dose", "once daily", "once daily", "prevention of dental caries",
+     "BNF: sodium fluoride 0.05% mouthwash, rinse with 10 mL for about 1 minute daily; FDA OTC "
+     "monograph (21 CFR 355, 0.05% sodium fluoride rinse): swish 10 mL between the teeth for 1 "
+     "minute once a day"),
+    ("influenza_vaccine", "inactivated influenza vaccine",
+     "intramuscular inactivated influenza vaccine for seasonal influenza", "intramuscular", "0.5",
+     "mL", "dose", "single dose", None, "prevention of seasonal influenza",
+     "BNF / UKHSA Green Book: 0.5 mL for 1 dose each season; FDA (Fluzone, Fluarix and other "
+     "inactivated influenza vaccines): adults 0.5 mL intramuscularly"),
+    ("pneumococcal_polysaccharide_vaccine", "pneumococcal polysaccharide vaccine",
+     "intramuscular pneumococcal polysaccharide vaccine for older adults", "intramuscular", "0.5",
+     "mL", "dose", "single dose", None, "prevention of pneumococcal disease",
+     "BNF (Pneumovax 23): 0.5 mL for 1 dose; FDA (Pneumovax 23): a single 0.5 mL dose "
+     "intramuscularly or subcutaneously"),
+    ("typhoid_vaccine", "typhoid polysaccharide vaccine",
+     "intramuscular typhoid polysaccharide vaccine for travelers", "intramuscular", "0.5", "mL",
+     "dose", "single dose", None, "prevention of typhoid fever",
+     "BNF (Typhim Vi): 0.5 mL for 1 dose; FDA (Typhim Vi): a single 0.5 mL dose "
+     "intramuscularly"),
+    ("yellow_fever_vaccine", "yellow fever vaccine",
+     "subcutaneous yellow fever vaccine before travel", "subcutaneous", "0.5", "mL", "dose",
+     "single dose", None, "prevention of yellow fever",
+     "BNF (Stamaril): 0.5 mL for 1 dose; FDA (YF-Vax): a single 0.5 mL dose subcutaneously"),
+    ("meningococcal_acwy_vaccine", "meningococcal ACWY conjugate vaccine",
+     "intramuscular meningococcal ACWY conjugate vaccine for prevention of meningococcal disease",
+     "intramuscular", "0.5", "mL", "dose", "single dose", None,
+     "prevention of meningococcal disease",
+     "BNF (Menveo, Nimenrix): 0.5 mL for 1 dose; FDA (Menveo, MenQuadfi): a single 0.5 mL dose "
+     "intramuscularly"),
     # ----------------------------------------------------------------- mg/kg
     ("enoxaparin_treatment", "enoxaparin",
      "subcutaneous enoxaparin for treatment of venous thromboembolism", "subcutaneous", "1.5",
@@ -325,4 +455,38 @@ DOSES = [
     ("infliximab_crohns", "infliximab", "intravenous infliximab for Crohn's disease",
      "intravenous", "5", "mg/kg", "dose", "every 8 weeks", "every 8 weeks", "Crohn's disease",
      "FDA (Remicade) / BNF: 5 mg/kg at weeks 0, 2 and 6, then every 8 weeks"),
+    ("ketamine_induction", "ketamine", "intravenous ketamine for induction of anesthesia",
+     "intravenous", "2", "mg/kg", "dose", "single dose", None, "induction of anesthesia",
+     "BNF: 1-4.5 mg/kg, a dose of 2 mg/kg usually producing surgical anesthesia for 5-10 "
+     "minutes; FDA (Ketalar): 1-4.5 mg/kg, the average amount required for 5 to 10 minutes of "
+     "surgical anesthesia being 2 mg/kg"),
+    ("enoxaparin_acs", "enoxaparin", "subcutaneous enoxaparin for unstable angina",
+     "subcutaneous", "1", "mg/kg", "dose", "twice daily", "every 12 hours",
+     "unstable angina and non-ST-elevation myocardial infarction",
+     "BNF: 1 mg/kg every 12 hours, usually for 2-8 days; FDA (Lovenox): 1 mg/kg every 12 hours "
+     "with aspirin"),
+    ("infliximab_ra", "infliximab", "intravenous infliximab for rheumatoid arthritis",
+     "intravenous", "3", "mg/kg", "dose", "every 8 weeks", "every 8 weeks",
+     "rheumatoid arthritis",
+     "BNF / FDA (Remicade): 3 mg/kg at weeks 0, 2 and 6, then every 8 weeks (with methotrexate)"),
+    ("amphotericin_liposomal", "liposomal amphotericin B",
+     "intravenous liposomal amphotericin B for suspected fungal infection in febrile neutropenia",
+     "intravenous", "3", "mg/kg", "dose", "once daily", "once daily",
+     "empirical therapy of fungal infection in febrile neutropenia",
+     "BNF (AmBisome): febrile neutropenic patients, 3 mg/kg once daily; FDA (AmBisome): "
+     "empirical therapy 3 mg/kg/day"),
+    ("aciclovir_encephalitis", "aciclovir", "intravenous aciclovir for herpes simplex encephalitis",
+     "intravenous", "10", "mg/kg", "dose", "three times daily", "every 8 hours",
+     "herpes simplex encephalitis",
+     "BNF: 10 mg/kg every 8 hours, usually for 14 days; FDA (Zovirax injection): 10 mg/kg every "
+     "8 hours for 10 days"),
+    ("ganciclovir_induction", "ganciclovir",
+     "intravenous ganciclovir for induction treatment of cytomegalovirus disease", "intravenous",
+     "5", "mg/kg", "dose", "twice daily", "every 12 hours", "cytomegalovirus disease",
+     "BNF: initially 5 mg/kg every 12 hours for 14-21 days; FDA (Cytovene): induction 5 mg/kg "
+     "every 12 hours for 14 to 21 days"),
+    ("sugammadex_immediate", "sugammadex",
+     "intravenous sugammadex for immediate reversal of rocuronium blockade", "intravenous", "16",
+     "mg/kg", "dose", "single dose", None, "immediate reversal of neuromuscular blockade",
+     "FDA (Bridion) / BNF: 16 mg/kg for immediate reversal after rocuronium 1.2 mg/kg"),
 ]
