@@ -5,13 +5,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_time, setup  # noqa: E402
+from _common import answered, median_time, setup  # noqa: E402
 
 from medmap.capture.lesion import lesion_batch, lesion_reference  # noqa: E402
 
 if __name__ == "__main__":
-    lm, items = setup(32)
-    prompts, answers = [it.prompt for it in items], [it.answer for it in items]
+    lm, _ = setup(0)
+    prompts, answers = answered("age", 32)  # the first items of a set can be neutral ones (no answer)
     f = lesion_batch(lm, prompts, answers)
     r = lesion_reference(lm, prompts, answers)
     err = (f["logprob"] - r["logprob"]).abs().max().item()

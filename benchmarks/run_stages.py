@@ -10,6 +10,9 @@ from pathlib import Path
 
 if __name__ == "__main__":
     run = Path(sys.argv[1] if len(sys.argv) > 1 else sorted(Path("runs").glob("*/DONE.json"))[-1].parent)
+    missing = [f for f in ("timings.json", "stage_times.json") if not (run / f).is_file()]
+    if missing:
+        sys.exit(f"run_stages.py: {run} has no {' or '.join(missing)}: not a finished medmap run")
     timings = json.loads((run / "timings.json").read_text())
     stages = json.loads((run / "stage_times.json").read_text())
     per_tech: dict[str, float] = defaultdict(float)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_time, setup  # noqa: E402
+from _common import answered, median_time, setup  # noqa: E402
 
 
 def _peak(mode: str, runs: int = 3) -> dict:
@@ -28,8 +28,8 @@ if __name__ == "__main__":
     from medmap.capture.batching import encode
     from medmap.capture.saliency import layer_gradient_sums
 
-    lm, items = setup(16)
-    prompts, answers = [it.prompt for it in items], [it.answer for it in items]
+    lm, _ = setup(0)
+    prompts, answers = answered("age", 16)  # the first items of a set can be neutral ones (no answer)
     if "--peak" in sys.argv:
         # loading leaves a high-water mark above the steady state, so the peak *current* RSS is sampled
         # by a thread while the operation runs (ru_maxrss would only show the loading peak)

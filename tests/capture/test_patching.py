@@ -15,6 +15,43 @@ def test_fast_last_position_equals_reference(tiny):
     torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
 
 
+PREAMBLE = "Patient: 34-year-old. Status: adult.\nPatient: 9-year-old. Status: minor.\nPatient: "
+SHARED = [Pair(PREAMBLE + "16-year-old. Status:", PREAMBLE + "56-year-old. Status:", " minor", " adult"),
+          Pair(PREAMBLE + "56-year-old. Status:", PREAMBLE + "16-year-old. Status:", " adult", " minor"),
+          Pair(PREAMBLE + "12-year-old. Status:", PREAMBLE + "72-year-old. Status:", " minor", " adult"),
+          PAIRS[0]]
+
+
+def test_prompts_sharing_a_preamble_run_it_once_and_equal_reference(tiny):
+    """Few-shot prompts: the common preamble of the prompts runs once (the prefix is built in two passes,
+    planted: it must be) and the patched scores still equal the one-forward-per-cell oracle."""
+    from medmap.capture.batching import tokenize
+    from medmap.capture.steps import Prefix, has_sliding_window
+
+    prompts = [p.clean for p in SHARED] + [SHARED[2].corrupted]
+    prefix = Prefix(tiny, [tokenize(tiny.tokenizer, p) for p in prompts])
+    if has_sliding_window(tiny):  # gemma: one plain pass (a window counts cache slots)
+        assert prefix.groups == []
+    else:
+        assert len(prefix.groups) == 1 and sorted(prefix.groups[0][0]) == [0, 1, 2, 4]
+        assert prefix.groups[0][1] >= len(tokenize(tiny.tokenizer, PREAMBLE)) - 1
+    fast = patch_last(tiny, SHARED)
+    ref = patch_reference(tiny, SHARED)
+    torch.testing.assert_close(fast["ld_patched"], ref, atol=1e-4, rtol=1e-4)
+    plain = patch_last(tiny, SHARED[:1])  # a pair alone: no other prompt to share with but its partner
+    torch.testing.assert_close(plain["ld_patched"], ref[:1], atol=1e-4, rtol=1e-4)
+
+
+def test_shared_groups_split_where_it_runs_fewer_tokens():
+    from medmap.capture.steps import shared_groups
+
+    a, b = [1] * 40, [1] * 9 + [2] * 40  # two families that agree on only 9 leading tokens
+    seqs = [a + [3], a + [4], b + [5], b + [6], [7, 8, 9]]
+    assert shared_groups(seqs) == [([0, 1], 40), ([2, 3], 49)]
+    assert shared_groups([[1, 2, 3], [4, 5, 6]]) == []
+    assert shared_groups([a + [3], a + [4]], minimum=50) == []
+
+
 def test_fast_path_layer_groups_and_subsets_equal_reference(tiny):
     """Patched rows start at their layer (groups of 1, 3 and all layers; an unsorted subset of layers)."""
     ref = patch_reference(tiny, PAIRS)

@@ -99,7 +99,9 @@ def patch_last(lm, pairs: list[Pair], layers=None, group: int = 2) -> dict[str, 
     """Fast path: patch the last prompt token at each layer. Returns ``ld_clean`` [P],
     ``ld_corrupted`` [P], ``ld_patched`` [P, n_layers_patched].
 
-    Every distinct prompt's prefix runs once with a key/value cache. Each run then goes in two steps
+    Every distinct prompt's prefix runs once with a key/value cache, and prompts that begin alike (a
+    few-shot template's solved examples; a clean prompt and its partner up to the changed word) run that
+    beginning once between them (``steps.Prefix``). Each run then goes in two steps
     from it: the last prompt token alone (its final hidden state gives the first answer tokens'
     logit difference: both answers share that context, so the softmax normaliser cancels), then the
     continuations of the answers of several tokens from that step's cache, grouped by length

@@ -43,26 +43,121 @@ def selectable(cache) -> bool:
     return layers is not None and all(type(lay).__name__ in _PLAIN_CACHE_LAYERS for lay in layers)
 
 
+SHARED_MIN = 8
+"""Prompts whose leading tokens agree on at least this many form a group whose shared segment runs once."""
+
+
+def shared_groups(seqs: list[list[int]], minimum: int = SHARED_MIN) -> list[tuple[list[int], int]]:
+    """Groups of sequences that begin with a common segment of at least ``minimum`` tokens: ``(indices,
+    length of the segment)``; a segment is never a whole member (each keeps a token of its own), and
+    sequences in no group are left out. The sequences are sorted by their tokens, so that a group is a
+    run of neighbours whose segment is the smallest common prefix of neighbours in it; a run is split at
+    its smallest common prefix wherever that runs fewer tokens in all (each segment once, plus every
+    member's remainder)."""
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    lens = [len(seqs[i]) for i in order]
+
+    def common(a, b):
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    lcp = [common(seqs[a], seqs[b]) for a, b in zip(order, order[1:])]
+
+    def best(lo: int, hi: int) -> tuple[int, list[tuple[int, int, int]]]:
+        """(tokens run, groups as (lo, hi, segment)) for the sorted sequences lo .. hi-1."""
+        if hi - lo == 1:
+            return lens[lo], []
+        m = min(range(lo, hi - 1), key=lambda k: lcp[k])
+        n = min(lcp[m], min(lens[lo:hi]) - 1)
+        left, right = best(lo, m + 1), best(m + 1, hi)
+        split = (left[0] + right[0], left[1] + right[1])
+        if n >= minimum and n + sum(lens[lo:hi]) - n * (hi - lo) < split[0]:
+            return n + sum(lens[lo:hi]) - n * (hi - lo), [(lo, hi, n)]
+        return split
+
+    groups = best(0, len(order))[1] if order else []
+    return [(sorted(order[lo:hi]), n) for lo, hi, n in groups]
+
+
 class Prefix:
     """Every prompt but its last token, run once (left-padded) with a key/value cache. ``mask`` [N, W]
-    marks the real prefix tokens; ``last`` [N] holds each prompt's last token."""
+    marks the real prefix tokens; ``last`` [N] holds each prompt's last token.
 
-    def __init__(self, lm, prompts_ids: list[list[int]]):
+    Prompts that begin alike (the solved examples of a few-shot template, a clean prompt and its corrupted
+    partner up to the changed word) share that leading segment: it runs once per group of prompts
+    (``shared_groups``), and each prompt's own remainder then runs from its group's cache. Keys and values
+    of a causal model at a position depend only on the tokens up to it, so the cache holds what one pass
+    per prompt would (up to float rounding); the remainders sit after their group's segment, with padding
+    between the two where a segment or a remainder is shorter than the longest (masked, so never read).
+    ``groups``: the groups whose segment ran once (empty when one plain pass was cheaper, or for a model
+    with sliding-window attention, whose window counts cache slots: the padding between segment and
+    remainder would widen it)."""
+
+    def __init__(self, lm, prompts_ids: list[list[int]], share: int = SHARED_MIN):
         if any(len(p) < 2 for p in prompts_ids):
             raise CaptureError("a patching prompt must have at least two tokens")
-        pad = lm.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts_ids) - 1
-        ids = torch.full((len(prompts_ids), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(prompts_ids):
-            ids[i, width - len(p) + 1:] = torch.tensor(p[:-1])
-            mask[i, width - len(p) + 1:] = 1
-        base = lm.model.base_model  # no unembedding: only the cache is wanted
-        out = base(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                   position_ids=positions_from_mask(mask).to(lm.device), use_cache=True)
-        self.cache, self.mask = kv_cache_of(out), mask
+        seqs = [list(p[:-1]) for p in prompts_ids]
+        groups = shared_groups(seqs, share) if share else []
+        seg = [0] * len(seqs)
+        group_of = [0] * len(seqs)
+        for g, (members, n) in enumerate(groups):
+            for i in members:
+                seg[i], group_of[i] = n, g
         self.last = torch.tensor([p[-1] for p in prompts_ids])
+        if groups and has_sliding_window(lm):  # a window counts cache slots, which the padding between
+            groups = []                          # segment and remainder would make more than positions
+        one_pass = len(seqs) * max(len(x) for x in seqs)  # padded sizes: padding runs as much as a token
+        two_pass = (len(groups) * max((n for _, n in groups), default=0)
+                    + len(seqs) * max(len(x) - n for x, n in zip(seqs, seg)))
+        if groups and two_pass < one_pass:  # the groups' shared segments, then every prompt's remainder from its group's cache
+            heads, head_mask = _left_padded([seqs[m[0]][:n] for m, n in groups], lm.tokenizer.pad_token_id)
+            cache = _run(lm, heads, head_mask)
+            rows = torch.tensor(group_of)
+            past = head_mask[rows] * torch.tensor([[1 if s else 0] for s in seg])  # no segment: nothing to read
+            tails, tail_mask = _left_padded([s[n:] for s, n in zip(seqs, seg)], lm.tokenizer.pad_token_id)
+            mask = torch.cat([past, tail_mask], 1)
+            positions = positions_from_mask(mask)[:, past.shape[1]:]
+            cache = select(cache, rows, 0)
+            step(lm, cache, past, tails, tail_mask, positions)  # appends the remainders to ``cache``
+            self.cache, self.mask, self.groups = cache, mask, groups
+        else:
+            ids, mask = _left_padded(seqs, lm.tokenizer.pad_token_id)
+            self.cache, self.mask, self.groups = _run(lm, ids, mask), mask, []
         self.selectable = selectable(self.cache)
+
+
+def has_sliding_window(lm) -> bool:
+    """Whether some layer of ``lm`` attends within a sliding window (its key/value cache, as transformers
+    builds it from the model's config, has a sliding-window layer); remembered on ``lm``."""
+    if not hasattr(lm, "_sliding_window"):
+        from transformers import DynamicCache
+
+        try:
+            layers = DynamicCache(config=lm.model.config).layers
+        except (TypeError, ValueError, AttributeError):  # a config transformers' cache cannot read: assume one
+            layers = None
+        lm._sliding_window = layers is None or any("Sliding" in type(lay).__name__ for lay in layers)
+    return lm._sliding_window
+
+
+def _left_padded(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):], mask[i, width - len(s):] = torch.tensor(s), 1
+    return ids, mask
+
+
+def _run(lm, ids: torch.Tensor, mask: torch.Tensor):
+    """The key/value cache of ``ids`` (no unembedding: only the cache is wanted)."""
+    base = lm.model.base_model
+    out = base(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+               position_ids=positions_from_mask(mask).to(lm.device), use_cache=True)
+    return kv_cache_of(out)
 
 
 def select(cache, idx: torch.Tensor, start: int):
