@@ -40,7 +40,9 @@ def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
     return pos.clamp(min=0)
 
 
-def _pad(seqs: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_ids(seqs: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids [N, W], mask [N, W]) of token sequences padded with ``pad_id`` on ``side`` ('left' or 'right')
+    to the longest one's length W; mask 1 on real tokens."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -87,7 +89,7 @@ def encode(tokenizer, prompts: list[str], padding_side: str = "left", spans: lis
     if suffixes is not None:
         seqs = [s + list(x) for s, x in zip(seqs, suffixes)]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids, mask = _pad(seqs, pad, padding_side)
+    ids, mask = pad_ids(seqs, pad, padding_side)
     width = ids.shape[1]
     if padding_side == "left":
         last = torch.tensor([width - len(s) + n - 1 for s, n in zip(seqs, n_prompt)])
@@ -99,5 +101,5 @@ def encode(tokenizer, prompts: list[str], padding_side: str = "left", spans: lis
         for p, sp, s, n in zip(prompts, spans, seqs, n_prompt):
             m = span_token_mask(tokenizer, p, sp, n) + [0] * (len(s) - n)
             rows.append(m)
-        span_mask, _ = _pad(rows, 0, padding_side)
+        span_mask, _ = pad_ids(rows, 0, padding_side)
     return Batch(ids, mask, positions_from_mask(mask), last, span_mask)

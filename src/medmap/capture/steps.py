@@ -15,7 +15,7 @@ from contextlib import ExitStack
 
 import torch
 
-from medmap.capture.batching import positions_from_mask
+from medmap.capture.batching import pad_ids, positions_from_mask
 from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
 from medmap.errors import CaptureError
 
@@ -99,31 +99,32 @@ class Prefix:
         if any(len(p) < 2 for p in prompts_ids):
             raise CaptureError("a patching prompt must have at least two tokens")
         seqs = [list(p[:-1]) for p in prompts_ids]
-        groups = shared_groups(seqs, share) if share else []
+        # a sliding window counts cache slots, which the padding between segment and remainder would make
+        # more than positions: such models run one plain pass
+        groups = shared_groups(seqs, share) if share and not has_sliding_window(lm) else []
         seg = [0] * len(seqs)
         group_of = [0] * len(seqs)
         for g, (members, n) in enumerate(groups):
             for i in members:
                 seg[i], group_of[i] = n, g
         self.last = torch.tensor([p[-1] for p in prompts_ids])
-        if groups and has_sliding_window(lm):  # a window counts cache slots, which the padding between
-            groups = []                          # segment and remainder would make more than positions
         one_pass = len(seqs) * max(len(x) for x in seqs)  # padded sizes: padding runs as much as a token
         two_pass = (len(groups) * max((n for _, n in groups), default=0)
                     + len(seqs) * max(len(x) - n for x, n in zip(seqs, seg)))
-        if groups and two_pass < one_pass:  # the groups' shared segments, then every prompt's remainder from its group's cache
-            heads, head_mask = _left_padded([seqs[m[0]][:n] for m, n in groups], lm.tokenizer.pad_token_id)
+        pad = lm.tokenizer.pad_token_id
+        if groups and two_pass < one_pass:  # the groups' segments, then each prompt's remainder from its group's
+            heads, head_mask = pad_ids([seqs[m[0]][:n] for m, n in groups], pad, "left")
             cache = _run(lm, heads, head_mask)
             rows = torch.tensor(group_of)
             past = head_mask[rows] * torch.tensor([[1 if s else 0] for s in seg])  # no segment: nothing to read
-            tails, tail_mask = _left_padded([s[n:] for s, n in zip(seqs, seg)], lm.tokenizer.pad_token_id)
+            tails, tail_mask = pad_ids([s[n:] for s, n in zip(seqs, seg)], pad, "left")
             mask = torch.cat([past, tail_mask], 1)
             positions = positions_from_mask(mask)[:, past.shape[1]:]
             cache = select(cache, rows, 0)
             step(lm, cache, past, tails, tail_mask, positions)  # appends the remainders to ``cache``
             self.cache, self.mask, self.groups = cache, mask, groups
         else:
-            ids, mask = _left_padded(seqs, lm.tokenizer.pad_token_id)
+            ids, mask = pad_ids(seqs, pad, "left")
             self.cache, self.mask, self.groups = _run(lm, ids, mask), mask, []
         self.selectable = selectable(self.cache)
 
@@ -140,16 +141,6 @@ def has_sliding_window(lm) -> bool:
             layers = None
         lm._sliding_window = layers is None or any("Sliding" in type(lay).__name__ for lay in layers)
     return lm._sliding_window
-
-
-def _left_padded(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):], mask[i, width - len(s):] = torch.tensor(s), 1
-    return ids, mask
 
 
 def _run(lm, ids: torch.Tensor, mask: torch.Tensor):
