@@ -1,6 +1,8 @@
 """Saliency over 16 items vs one plain forward over the same items (target RATIO <= 3.0), and peak
-memory of saliency vs inference on the same batch (target <= 1.5), each the median of three fresh
-processes (peak resident set size)."""
+memory of saliency vs inference on the same batch (MEMORY_RATIO, target <= 1.4), each the median of three
+fresh processes (peak resident set size). The items are the first 16 answered age items (few-shot
+prompts of 45-64 tokens): the memory ratio grows with the prompt length (autograd keeps every layer's
+activations for the backward pass)."""
 
 import json
 import statistics
