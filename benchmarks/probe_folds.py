@@ -1,8 +1,8 @@
-"""Do the probes' folds leak between paraphrases? The geometry's probes draw their cross-validation folds
-over items, so the neutral prompts of one concept (e.g. "Prescription: <drug phrase>." and "The patient
-was prescribed <drug phrase>.") fall on both sides of a fold. The lexical representation (the mean input
-embedding of the concept span) of such twins is identical, so a probe on it can recognise every test item
-from its twin in the training folds.
+"""Do the probes' folds leak between paraphrases? Folds drawn over items (the geometry up to version 2;
+version 3 groups them by concept) put the neutral prompts of one concept (e.g. "Prescription: <drug
+phrase>." and "The patient was prescribed <drug phrase>.") on both sides of a fold. The lexical
+representation (the mean input embedding of the concept span) of such twins is identical, so a probe on
+it can recognise every test item from its twin in the training folds.
 
 Prints, per domain, the accuracy of the primary label's logistic probe (the geometry's own settings: PCA
 features, standardised, C = probe_c) with folds over items (as the geometry draws them) and with folds

@@ -40,6 +40,33 @@ def test_control_task_catches_memorisation_of_concepts():
     assert abs(r["probe_selectivity.lab"][0]) < 0.2
 
 
+def test_folds_grouped_by_concept_do_not_score_memorisation():
+    """The same paraphrase set: with folds grouped by concept (``cv_groups``, what the geometry passes) a
+    label random per concept is at chance, task and control alike; a label planted in the features is
+    still found. Identical twins (the lexical representation of paraphrases of one span) are recognised
+    perfectly under item folds."""
+    from medmap.analyses.geometry_metrics import r2_linear
+
+    rng = np.random.default_rng(1)
+    n_concepts, reps = 60, 3
+    centres = rng.normal(size=(n_concepts, 40)) * 3
+    concept = np.repeat(np.arange(n_concepts), reps)
+    F = centres[concept] + rng.normal(scale=0.3, size=(len(concept), 40))
+    y = rng.integers(0, 3, n_concepts)[concept]
+    control = rng.permutation(rng.integers(0, 3, n_concepts))[concept]
+    r = _rows(F, y, control=control, cv_groups=concept)
+    assert r["probe_acc.lab"][0] < 0.5  # chance is 1/3: nothing to generalise from
+    assert abs(r["probe_selectivity.lab"][0]) < 0.2
+    planted = F + 6.0 * np.eye(3, 40)[y]
+    assert _rows(planted, y, control=control, cv_groups=concept)["probe_acc.lab"][0] > 0.6  # found: twice chance
+    twins = centres[concept]  # paraphrases with identical features
+    assert _rows(twins, y, control=control)["probe_acc.lab"][0] > 0.9
+    assert _rows(twins, y, control=control, cv_groups=concept)["probe_acc.lab"][0] < 0.5
+    t = rng.uniform(0, 80, n_concepts)[concept]  # a continuous label, random per concept
+    leaky, grouped = r2_linear(twins, t), r2_linear(twins, t, groups=concept)
+    assert grouped < 0.1 and leaky > grouped + 0.3
+
+
 def test_continuous_probe_r2_and_selectivity():
     rng = np.random.default_rng(2)
     t = rng.uniform(0, 80, 150)

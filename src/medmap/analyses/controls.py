@@ -68,7 +68,10 @@ class GeometryPlan:
     info: dict = field(default_factory=dict)
     """Templates requested and used, fallback note, permutation unit of each label."""
     units: np.ndarray | None = None
-    """Resampling unit (concept) of every selected item, for the silhouette CIs (None: the item)."""
+    """Resampling unit (concept) of every selected item, for the silhouette CIs and the grouped folds of the
+    cross-validated metrics (None: the item)."""
+    concepts: np.ndarray | None = None
+    """The concept of every item of the set (the units of the per-template rows; None: the item)."""
     lexical: bool = False
     """True for the plan of the lexical baseline (no nulls, no per-template rows, no 2-d embedding)."""
 
@@ -93,8 +96,9 @@ def build_plan(cs, o) -> GeometryPlan:
     templates = [it.template or "" for it in items]
     chosen = [items[i] for i in sel]
     ids = np.asarray([it.id for it in chosen])
-    concepts = np.asarray([it.concept if it.concept is not None else "\x00" + it.id for it in chosen])
-    plan = GeometryPlan(sel, templates, units=concepts,
+    every = np.asarray([it.concept if it.concept is not None else "\x00" + it.id for it in items])
+    concepts = every[sel]
+    plan = GeometryPlan(sel, templates, units=concepts, concepts=every,
                         info={"templates": selection.to_dict(), "permutation": {}, "n_perm": int(o.n_perm)})
     tpl = np.asarray([it.template or "" for it in chosen])
     sig_of = {}

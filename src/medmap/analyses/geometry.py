@@ -196,18 +196,19 @@ def layer_metrics(X: np.ndarray, spec, labels: dict[str, list], o: GeometryOptio
         add(f"silhouette_gap.{a}_minus_{b}", gap, *_half_ci(D_umap, [ya, yb], units, gap, o, seed + 2),
             null=None if na is None or nb is None else na - nb)
     for lab in spec.of_kind("continuous"):
-        continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name))
+        continuous_metrics(add, lab, labs, spec.split_by, X, Xp, emb, o, seed, plan.perms.get(lab.name), plan.units)
     for lab in spec.of_kind("ordinal"):
         ordinal_metrics(add, lab, labs, X, o, seed, plan.perms.get(lab.name))
     if o.probes:
         for lab in spec.labels:
             for row in probe_rows(Xp, lab.name, lab.kind, labs[lab.name], plan.control.get(lab.name),
                                   folds=o.probe_folds, seed=o.seed, C=o.probe_c, n_boot=o.n_boot,
-                                  groups=labs[lab.within] if lab.kind == "ordinal" and lab.within else None):
+                                  groups=labs[lab.within] if lab.kind == "ordinal" and lab.within else None,
+                                  cv_groups=plan.units):
                 add(*row)
-    rows = add.rows + cue_rows(X, labs, spec, o, layer)
+    rows = add.rows + cue_rows(X, labs, spec, o, layer, plan.units)
     if o.per_template and not plan.lexical:
-        rows += template_rows(X_all, labels, plan.templates, spec, o, layer)
+        rows += template_rows(X_all, labels, plan.templates, spec, o, layer, plan.concepts)
     return rows, emb2
 
 

@@ -20,9 +20,10 @@ def _rowmax(S: np.ndarray) -> np.ndarray:
     return np.where(fin.any(1), np.where(fin, S, -np.inf).max(1), np.nan)
 
 
-def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P) -> None:
+def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P, units=None) -> None:
     """Linear R^2 (UMAP and PCA space), anisotropy, the strongest step between consecutive values and
-    the named boundaries; R^2 per value of ``split_by`` and the gap of two. ``P``: relabelings."""
+    the named boundaries; R^2 per value of ``split_by`` and the gap of two. ``P``: relabelings;
+    ``units``: the items' concepts, by which the regressions' folds are grouped."""
     name = lab.name
     t = np.asarray(labels[name], dtype=float)
 
@@ -31,15 +32,16 @@ def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P) 
 
     # the CI resamples the items' out-of-fold predictions (refitting on a resample would put copies of an
     # item on both sides of a fold and inflate R^2)
-    pred = gm.linear_oof(emb, t, seed=o.seed)
+    pred = gm.linear_oof(emb, t, seed=o.seed, groups=units)
 
     def r2(idx):
         return float(r2_score(t[idx], pred[idx])) if np.ptp(t[idx]) > 0 else float("nan")
 
     value, ci = (np.nan, (np.nan, np.nan)) if pred is None else (r2(np.arange(len(t))),
                                                                  bootstrap_ci(r2, len(t), o.n_boot, seed))
-    add(f"r2_umap.{name}", value, *ci, null=null(lambda: pm.r2_many(emb, P, seed=o.seed)))
-    add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed), null=null(lambda: pm.r2_many(Xp, P, seed=o.seed)))
+    add(f"r2_umap.{name}", value, *ci, null=null(lambda: pm.r2_many(emb, P, seed=o.seed, groups=units)))
+    add(f"r2_raw.{name}", gm.r2_linear(Xp, t, seed=o.seed, groups=units),
+        null=null(lambda: pm.r2_many(Xp, P, seed=o.seed, groups=units)))
     an = gm.anisotropy(emb, o.anisotropy_k)
     add(f"anisotropy.{name}", np.nanmean(an),
         *bootstrap_ci(lambda idx: float(np.nanmean(an[idx])), len(an), o.n_boot, seed + 3))
@@ -58,8 +60,10 @@ def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P) 
         vals = {}
         for value in sorted(set(g)):
             sel = np.nonzero(g == value)[0]
-            vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed)
-            add(f"r2_umap.{name}.{value}", vals[value], null=null(lambda: pm.r2_many(emb[sel], P[:, sel], seed=o.seed)))
+            us = None if units is None else np.asarray(units)[sel]
+            vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed, groups=us)
+            add(f"r2_umap.{name}.{value}", vals[value],
+                null=null(lambda: pm.r2_many(emb[sel], P[:, sel], seed=o.seed, groups=us)))
         if len(vals) == 2:
             v = list(vals.values())
             add(f"r2_{split_by}_gap.{name}", v[0] - v[1])

@@ -20,8 +20,10 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score, silhouette_score
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.neighbors import NearestNeighbors
+
+from medmap.analyses.stats import cv_folds, n_units
 
 
 def pca_features(X: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
@@ -64,18 +66,18 @@ def knn_accuracy(X: np.ndarray, labels, k: int = 5) -> float:
     return float((pred == y).mean())
 
 
-def linear_oof(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray | None:
+def linear_oof(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0, groups=None) -> np.ndarray | None:
     """Out-of-fold predictions of a linear regression of ``target`` on ``X`` (None below 2 x ``folds``
-    items)."""
+    units); ``groups``: the items' concepts, whose folds are grouped (``stats.cv_folds``)."""
     target = np.asarray(target, dtype=float)
-    if len(target) < folds * 2:
+    if n_units(len(target), groups) < folds * 2:
         return None
-    return cross_val_predict(LinearRegression(), X, target, cv=KFold(folds, shuffle=True, random_state=seed))
+    return cross_val_predict(LinearRegression(), X, target, cv=cv_folds(folds, seed, groups), groups=groups)
 
 
-def r2_linear(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated R^2 of a linear regression of ``target`` on ``X``."""
-    pred = linear_oof(X, target, folds, seed)
+def r2_linear(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0, groups=None) -> float:
+    """Cross-validated R^2 of a linear regression of ``target`` on ``X`` (folds grouped by ``groups``)."""
+    pred = linear_oof(X, target, folds, seed, groups)
     return float("nan") if pred is None else float(r2_score(np.asarray(target, dtype=float), pred))
 
 

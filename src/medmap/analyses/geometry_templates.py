@@ -78,11 +78,12 @@ def select_templates(items, requested: str, domain: str = "") -> TemplateSelecti
     return TemplateSelection(idx, requested, tuple(dict.fromkeys(tpl[i] for i in idx)))
 
 
-def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spec, o, layer: int) -> list[dict]:
-    """The per-template rows of one layer (see the module docstring)."""
+def template_rows(X_all: np.ndarray, labels_all: dict, templates: list[str], spec, o, layer: int,
+                  units=None) -> list[dict]:
+    """The per-template rows of one layer (see the module docstring); ``units``: every item's concept."""
     tpl = np.asarray(templates)
     subsets = {t: np.nonzero(tpl == t)[0] for t in dict.fromkeys(templates) if t}
-    return subset_rows(X_all, labels_all, subsets, spec, o, layer)
+    return subset_rows(X_all, labels_all, subsets, spec, o, layer, units)
 
 
 def cue_subsets(labels: dict, cues) -> dict[str, np.ndarray]:
@@ -96,17 +97,18 @@ def cue_subsets(labels: dict, cues) -> dict[str, np.ndarray]:
     return out
 
 
-def cue_rows(X: np.ndarray, labels: dict, spec, o, layer: int) -> list[dict]:
+def cue_rows(X: np.ndarray, labels: dict, spec, o, layer: int, units=None) -> list[dict]:
     """The cheap metrics of one layer on the items with and without each of the spec's cues
     (``spec.cues``: labels that mark an item whose wording gives a label away, e.g. a drug name carrying
     its class stem): rows ``<metric>[<cue>=true]`` and ``<metric>[<cue>=false]``. Run on the lexical
     representation too, they get ``@lexical`` rows: what the tokens alone give on each side."""
-    return subset_rows(X, labels, cue_subsets(labels, spec.cues), spec, o, layer)
+    return subset_rows(X, labels, cue_subsets(labels, spec.cues), spec, o, layer, units)
 
 
 def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarray], spec, o,
-                layer: int) -> list[dict]:
-    """The cheap metrics of one layer on each subset of items (name -> indices): rows ``<metric>[<name>]``."""
+                layer: int, units=None) -> list[dict]:
+    """The cheap metrics of one layer on each subset of items (name -> indices): rows ``<metric>[<name>]``;
+    ``units``: every item's concept, by which the cross-validated metrics' folds are grouped."""
     from scipy.spatial.distance import cdist
 
     from medmap.analyses.probes import probe_rows
@@ -123,6 +125,7 @@ def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarr
             continue
         X = np.asarray(X_all[idx], dtype=np.float64)
         lab = {k: [v[i] for i in idx] for k, v in labels_all.items()}
+        us = None if units is None else np.asarray(units)[idx]
         Xp = gm.pca_features(X, o.pca_dims, o.seed)
         cats = spec.of_kind("categorical")
         if cats:
@@ -130,7 +133,7 @@ def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarr
             for c in cats:
                 add(f"silhouette_raw.{c.name}[{t}]", gm.silhouette_from_distances(D, gm.encode(lab[c.name])))
         for c in spec.of_kind("continuous"):
-            add(f"r2_raw.{c.name}[{t}]", gm.r2_linear(Xp, np.asarray(lab[c.name], dtype=float), seed=o.seed))
+            add(f"r2_raw.{c.name}[{t}]", gm.r2_linear(Xp, np.asarray(lab[c.name], dtype=float), seed=o.seed, groups=us))
         for c in spec.of_kind("ordinal"):
             groups = np.asarray([str(g) for g in lab[c.within]]) if c.within else np.full(len(idx), "")
             vals = np.asarray(lab[c.name], dtype=float)
@@ -143,6 +146,6 @@ def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarr
                 grouped = lab[c.within] if c.kind == "ordinal" and c.within else None
                 for metric, v, _, _ in probe_rows(Xp, c.name, c.kind, lab[c.name], None, folds=o.probe_folds,
                                                   seed=o.seed, C=o.probe_c, n_boot=0, selectivity=False,
-                                                  groups=grouped):
+                                                  groups=grouped, cv_groups=us):
                     add(f"{metric}[{t}]", v)
     return rows

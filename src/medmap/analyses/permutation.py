@@ -18,7 +18,9 @@ from scipy import sparse
 from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
+
+from medmap.analyses.stats import cv_folds, n_units
 
 CHUNK = 32
 """Permutations processed together (bounds memory: items x CHUNK x classes floats)."""
@@ -160,14 +162,14 @@ def knn_many(neighbours: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return out
 
 
-def r2_many(X: np.ndarray, T: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+def r2_many(X: np.ndarray, T: np.ndarray, folds: int = 5, seed: int = 0, groups=None) -> np.ndarray:
     """Cross-validated R^2 of a linear regression on X for every row of targets T [P, n]: one
     multi-output fit (ordinary least squares fits each output on its own, so this equals a loop over
     :func:`medmap.analyses.geometry_metrics.r2_linear` with the same folds)."""
     T = np.atleast_2d(np.asarray(T, dtype=float))
-    if T.shape[1] < folds * 2:
+    if n_units(T.shape[1], groups) < folds * 2:
         return np.full(len(T), np.nan)
-    pred = cross_val_predict(LinearRegression(), X, T.T, cv=KFold(folds, shuffle=True, random_state=seed))
+    pred = cross_val_predict(LinearRegression(), X, T.T, cv=cv_folds(folds, seed, groups), groups=groups)
     return np.atleast_1d(r2_score(T.T, pred, multioutput="raw_values"))
 
 

@@ -15,9 +15,12 @@ labels), standardised inside each training fold. Probes (scikit-learn):
 
 Control task: the same probe, same folds, on labels assigned at random per concept (a random
 permutation of the concepts' labels, so the class balance is kept; items that are paraphrases of one
-concept share their random label). Folds are drawn over items, not concepts, as in Hewitt & Liang: a
-probe can memorise a concept it saw under another template, and the control task measures how much
-that alone gives. Selectivity = task score - control score (``probe_selectivity.<label>``).
+concept share their random label). Selectivity = task score - control score (``probe_selectivity.<label>``).
+
+Folds are grouped by concept (``cv_groups``, the geometry passes each item's concept): a concept's
+paraphrases are never on both sides of a fold, so a probe is scored on concepts it has not seen. With
+folds over items (geometry version 2 and before) the lexical baseline, whose paraphrases of one span
+are identical vectors, was scored mostly on recognising a test item's twin (``benchmarks/probe_folds.py``).
 
 CIs: percentile bootstrap over items of the out-of-fold scores (accuracy: mean correctness; R^2:
 ``r2_score`` on the resampled predictions; selectivity: the paired difference).
@@ -30,34 +33,36 @@ import warnings
 import numpy as np
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from medmap.analyses.stats import bootstrap_ci
+from medmap.analyses.stats import bootstrap_ci, cv_folds, n_units
 from medmap.techniques import PROBE_SCORES
 
 ALPHAS = np.logspace(-3, 3, 13)
 
 
-def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float) -> np.ndarray | None:
+def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float, cv_groups=None) -> np.ndarray | None:
     """Out-of-fold class predictions, or None when the label cannot be probed (one class, or no class
-    with as many members as folds and fewer than 2 members in every class)."""
-    _, counts = np.unique(y, return_counts=True)
-    if len(counts) < 2 or counts.max() < 2:
+    with as many members (concepts, with ``cv_groups``) as folds and fewer than 2 in every class)."""
+    classes = np.unique(y)
+    units = [n_units(int((y == c).sum()), None if cv_groups is None else np.asarray(cv_groups)[y == c])
+             for c in classes]
+    if len(classes) < 2 or max(units) < 2:
         return None
-    k = min(folds, int(counts.max()))
+    k = min(folds, max(units), n_units(len(y), cv_groups))
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class with fewer members than folds is tested where it can be
-        return cross_val_predict(clf, F, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed))
+        return cross_val_predict(clf, F, y, cv=cv_folds(k, seed, cv_groups, stratified=True), groups=cv_groups)
 
 
-def _oof_values(F: np.ndarray, t: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
-    if len(t) < 2 * folds or np.ptp(t) == 0:
+def _oof_values(F: np.ndarray, t: np.ndarray, folds: int, seed: int, cv_groups=None) -> np.ndarray | None:
+    if n_units(len(t), cv_groups) < 2 * folds or np.ptp(t) == 0:
         return None
     reg = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
-    return cross_val_predict(reg, F, t, cv=KFold(folds, shuffle=True, random_state=seed))
+    return cross_val_predict(reg, F, t, cv=cv_folds(folds, seed, cv_groups), groups=cv_groups)
 
 
 def probe_metric(kind: str, grouped: bool = False) -> str:
@@ -66,13 +71,13 @@ def probe_metric(kind: str, grouped: bool = False) -> str:
     return PROBE_SCORES[1] if kind == "continuous" or (kind == "ordinal" and grouped) else PROBE_SCORES[0]
 
 
-def _grouped_r2(F: np.ndarray, t: np.ndarray, groups: np.ndarray, folds: int, seed: int):
+def _grouped_r2(F: np.ndarray, t: np.ndarray, groups: np.ndarray, folds: int, seed: int, cv_groups=None):
     """(out-of-fold predictions, mask of the items of the groups that could be probed), each group's
     ridge fitted on its own items; None when no group can be probed."""
     pred, used = np.full(len(t), np.nan), np.zeros(len(t), dtype=bool)
     for g in np.unique(groups):
         idx = np.flatnonzero(groups == g)
-        p = _oof_values(F[idx], t[idx], folds, seed)
+        p = _oof_values(F[idx], t[idx], folds, seed, None if cv_groups is None else np.asarray(cv_groups)[idx])
         if p is not None:
             pred[idx], used[idx] = p, True
     return (pred, used) if used.any() else None
@@ -86,10 +91,10 @@ def _mean_group_r2(t, pred, groups, idx) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity) -> list[tuple]:
+def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity, cv_groups=None) -> list[tuple]:
     nan = float("nan")
     t, groups = np.asarray(values, dtype=float), np.asarray([str(g) for g in groups])
-    got = _grouped_r2(F, t, groups, folds, seed)
+    got = _grouped_r2(F, t, groups, folds, seed, cv_groups)
     if got is None:
         return [(f"probe_r2.{name}", nan, nan, nan)]
     pred, used = got
@@ -99,7 +104,7 @@ def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selecti
              *bootstrap_ci(lambda idx: _mean_group_r2(t, pred, groups, idx), n, n_boot, seed))]
     if selectivity and control is not None:
         tc = np.asarray(control, dtype=float)[used]
-        gc = _grouped_r2(F[used], tc, groups, folds, seed)
+        gc = _grouped_r2(F[used], tc, groups, folds, seed, None if cv_groups is None else np.asarray(cv_groups)[used])
         if gc is not None and gc[1].all():
             pc = gc[0]
 
@@ -111,19 +116,21 @@ def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selecti
 
 
 def probe_rows(F: np.ndarray, name: str, kind: str, values, control, *, folds: int = 5, seed: int = 0,
-               C: float = 1.0, n_boot: int = 30, selectivity: bool = True, groups=None) -> list[tuple]:
+               C: float = 1.0, n_boot: int = 30, selectivity: bool = True, groups=None,
+               cv_groups=None) -> list[tuple]:
     """``(metric, value, ci_low, ci_high)`` rows of one label: ``probe_acc.<name>`` (categorical,
     ordinal) or ``probe_r2.<name>`` (continuous; ordinal with ``groups``, one group per item: within
     each group), and ``probe_selectivity.<name>`` against the control labels ``control`` (one per item;
-    skipped when ``selectivity`` is False or ``control`` is None)."""
+    skipped when ``selectivity`` is False or ``control`` is None). ``cv_groups``: the concept of each item;
+    the folds are then grouped by concept (``stats.cv_folds``)."""
     nan = float("nan")
     F = np.asarray(F, dtype=float)
     n = len(F)
     if kind == "ordinal" and groups is not None:
-        return _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity)
+        return _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selectivity, cv_groups)
     if kind == "continuous":
         t = np.asarray(values, dtype=float)
-        pred = _oof_values(F, t, folds, seed)
+        pred = _oof_values(F, t, folds, seed, cv_groups)
         if pred is None:
             return [(f"probe_r2.{name}", nan, nan, nan)]
 
@@ -133,7 +140,7 @@ def probe_rows(F: np.ndarray, name: str, kind: str, values, control, *, folds: i
         rows = [(f"probe_r2.{name}", r2(np.arange(n)), *bootstrap_ci(r2, n, n_boot, seed))]
         if selectivity and control is not None:
             tc = np.asarray(control, dtype=float)
-            pc = _oof_values(F, tc, folds, seed)
+            pc = _oof_values(F, tc, folds, seed, cv_groups)
             if pc is not None:
                 def sel(idx):
                     if np.ptp(t[idx]) == 0 or np.ptp(tc[idx]) == 0:
@@ -143,14 +150,14 @@ def probe_rows(F: np.ndarray, name: str, kind: str, values, control, *, folds: i
                 rows.append((f"probe_selectivity.{name}", sel(np.arange(n)), *bootstrap_ci(sel, n, n_boot, seed + 1)))
         return rows
     y = np.asarray([str(v) for v in values])
-    pred = _oof_classes(F, y, folds, seed, C)
+    pred = _oof_classes(F, y, folds, seed, C, cv_groups)
     if pred is None:
         return [(f"probe_acc.{name}", nan, nan, nan)]
     ok = (pred == y).astype(float)
     rows = [(f"probe_acc.{name}", float(ok.mean()), *bootstrap_ci(lambda idx: float(ok[idx].mean()), n, n_boot, seed))]
     if selectivity and control is not None:
         yc = np.asarray([str(v) for v in control])
-        pc = _oof_classes(F, yc, folds, seed, C)
+        pc = _oof_classes(F, yc, folds, seed, C, cv_groups)
         if pc is not None:
             diff = ok - (pc == yc)
             rows.append((f"probe_selectivity.{name}", float(diff.mean()),

@@ -10,6 +10,24 @@ import pandas as pd
 from medmap.store.schema import SCORE_COLUMNS
 
 
+def cv_folds(folds: int, seed: int, groups=None, stratified: bool = False):
+    """The cross-validation splitter of every cross-validated geometry metric (probes, linear R^2 and their
+    nulls): ``folds`` shuffled folds (seed ``seed``), stratified by class for a classifier. With ``groups``
+    (the concept of each item) the folds are grouped: a concept's paraphrases are never on both sides of a
+    fold, so a score cannot come from recognising a test item's twin (the lexical representation of two
+    paraphrases of one span is identical; ``benchmarks/probe_folds.py`` measured what item folds added)."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None:
+        return (StratifiedKFold if stratified else KFold)(folds, shuffle=True, random_state=seed)
+    return (StratifiedGroupKFold if stratified else GroupKFold)(folds, shuffle=True, random_state=seed)
+
+
+def n_units(n: int, groups) -> int:
+    """The number of independent units among ``n`` items: their distinct groups, or the items."""
+    return n if groups is None else len(set(np.asarray(groups).tolist()))
+
+
 def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed: int,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap over ``n`` units: ``stat(indices)`` evaluated on resamples with replacement.

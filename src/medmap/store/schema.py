@@ -22,12 +22,13 @@ silhouettes no longer count an item's resampled copies as class members at dista
 silhouettes and silhouette gaps from half samples of concepts (delete-d jackknife), gaps with a null. 4: the
 lens's specific curve anchored at the first layer where the lens beats a uniform guess (not layer 0)."""
 
-TECHNIQUE_VERSIONS = {"geometry": 2}
+TECHNIQUE_VERSIONS = {"geometry": 3}
 """Versions of one technique's numbers, raised in a change that alters that technique's results alone (so
 that the other techniques' cache entries stay valid); part of that technique's cache key and of a finished
 run's identity (a technique absent here is at version 1). geometry 2: the family-wise p over layers
-(``M@p_layers``), a stage probed within its disease, r2_umap's CI from the out-of-fold predictions (a
-change of a concept set is covered by its content hash instead)."""
+(``M@p_layers``), a stage probed within its disease, r2_umap's CI from the out-of-fold predictions; geometry 3: the folds of every
+cross-validated metric (probes, linear R^2 and their nulls) grouped by concept (a change of a concept set
+is covered by its content hash instead)."""
 
 COLLAPSE_READINGS = ("standardized", "notop")
 """Readings of a collapse measure ``M`` in the scores: ``M@standardized`` and ``M@notop<k>``
