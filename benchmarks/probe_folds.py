@@ -5,7 +5,7 @@ representation (the mean input embedding of the concept span) of such twins is i
 it can recognise every test item from its twin in the training folds.
 
 Prints, per domain, the accuracy of the primary label's logistic probe (the geometry's own settings: PCA
-features, standardised, C = probe_c) with folds over items (as the geometry draws them) and with folds
+features, standardised, C = probe_c) with folds over items (as geometry version 2 drew them) and with folds
 grouped by concept (``StratifiedGroupKFold`` on the plan's units), on the lexical representation and
 on one layer, with ``LEAK <lexical item-fold accuracy - lexical grouped accuracy>`` per domain. With
 ``--run RUN_DIR`` the layer's activations come from that run's capture cache.
