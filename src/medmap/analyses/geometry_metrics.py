@@ -68,9 +68,10 @@ def knn_accuracy(X: np.ndarray, labels, k: int = 5) -> float:
 
 def linear_oof(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0, groups=None) -> np.ndarray | None:
     """Out-of-fold predictions of a linear regression of ``target`` on ``X`` (None below 2 x ``folds``
-    units); ``groups``: the items' concepts, whose folds are grouped (``stats.cv_folds``)."""
+    items, or, with ``groups``, below ``folds`` concepts); ``groups``: the items' concepts, whose folds are
+    grouped (``stats.cv_folds``)."""
     target = np.asarray(target, dtype=float)
-    if n_units(len(target), groups) < folds * 2:
+    if len(target) < folds * 2 or n_units(len(target), groups) < folds:
         return None
     return cross_val_predict(LinearRegression(), X, target, cv=cv_folds(folds, seed, groups), groups=groups)
 

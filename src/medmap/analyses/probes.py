@@ -59,7 +59,7 @@ def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float, 
 
 
 def _oof_values(F: np.ndarray, t: np.ndarray, folds: int, seed: int, cv_groups=None) -> np.ndarray | None:
-    if n_units(len(t), cv_groups) < 2 * folds or np.ptp(t) == 0:
+    if len(t) < 2 * folds or n_units(len(t), cv_groups) < folds or np.ptp(t) == 0:
         return None
     reg = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
     return cross_val_predict(reg, F, t, cv=cv_folds(folds, seed, cv_groups), groups=cv_groups)
