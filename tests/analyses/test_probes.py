@@ -11,6 +11,18 @@ def _rows(F, values, kind="categorical", control=None, **kw):
     return {m: (v, lo, hi) for m, v, lo, hi in probe_rows(F, "lab", kind, values, control, **kw)}
 
 
+def _paraphrases(n_concepts=60, reps=3):
+    """Three close paraphrases per concept (features near the concept's centre), a label random per
+    concept and a control label random per concept."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(n_concepts, 40)) * 3
+    concept = np.repeat(np.arange(n_concepts), reps)
+    F = centres[concept] + rng.normal(scale=0.3, size=(len(concept), 40))
+    y = rng.integers(0, 3, n_concepts)[concept]
+    control = rng.permutation(rng.integers(0, 3, n_concepts))[concept]
+    return rng, centres, concept, F, y, control
+
+
 def test_planted_label_is_selective_and_random_label_is_not():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 40)
@@ -28,13 +40,7 @@ def test_planted_label_is_selective_and_random_label_is_not():
 def test_control_task_catches_memorisation_of_concepts():
     """Three close paraphrases per concept, labels random per concept: the task probe scores well by
     memorising concepts (folds are over items), and so does the control task: selectivity near zero."""
-    rng = np.random.default_rng(1)
-    n_concepts, reps = 60, 3
-    centres = rng.normal(size=(n_concepts, 40)) * 3
-    concept = np.repeat(np.arange(n_concepts), reps)
-    F = centres[concept] + rng.normal(scale=0.3, size=(len(concept), 40))
-    y = rng.integers(0, 3, n_concepts)[concept]
-    control = rng.permutation(rng.integers(0, 3, n_concepts))[concept]
+    rng, centres, concept, F, y, control = _paraphrases()
     r = _rows(F, y, control=control)
     assert r["probe_acc.lab"][0] > 0.5  # memorised
     assert abs(r["probe_selectivity.lab"][0]) < 0.2
@@ -47,13 +53,7 @@ def test_folds_grouped_by_concept_do_not_score_memorisation():
     perfectly under item folds."""
     from medmap.analyses.geometry_metrics import r2_linear
 
-    rng = np.random.default_rng(1)
-    n_concepts, reps = 60, 3
-    centres = rng.normal(size=(n_concepts, 40)) * 3
-    concept = np.repeat(np.arange(n_concepts), reps)
-    F = centres[concept] + rng.normal(scale=0.3, size=(len(concept), 40))
-    y = rng.integers(0, 3, n_concepts)[concept]
-    control = rng.permutation(rng.integers(0, 3, n_concepts))[concept]
+    rng, centres, concept, F, y, control = _paraphrases()
     r = _rows(F, y, control=control, cv_groups=concept)
     assert r["probe_acc.lab"][0] < 0.5  # chance is 1/3: nothing to generalise from
     assert abs(r["probe_selectivity.lab"][0]) < 0.2
@@ -62,7 +62,7 @@ def test_folds_grouped_by_concept_do_not_score_memorisation():
     twins = centres[concept]  # paraphrases with identical features
     assert _rows(twins, y, control=control)["probe_acc.lab"][0] > 0.9
     assert _rows(twins, y, control=control, cv_groups=concept)["probe_acc.lab"][0] < 0.5
-    t = rng.uniform(0, 80, n_concepts)[concept]  # a continuous label, random per concept
+    t = rng.uniform(0, 80, len(centres))[concept]  # a continuous label, random per concept
     leaky, grouped = r2_linear(twins, t), r2_linear(twins, t, groups=concept)
     assert grouped < 0.1 and leaky > grouped + 0.3
 
