@@ -12,7 +12,7 @@ from sklearn.metrics import r2_score
 
 from medmap.analyses import geometry_metrics as gm
 from medmap.analyses import permutation as pm
-from medmap.analyses.stats import bootstrap_ci, percentile_ci
+from medmap.analyses.stats import bootstrap_ci, groups_at, percentile_ci
 
 
 def _rowmax(S: np.ndarray) -> np.ndarray:
@@ -60,7 +60,7 @@ def continuous_metrics(add, lab, labels, split_by, X, Xp, emb, o, seed: int, P, 
         vals = {}
         for value in sorted(set(g)):
             sel = np.nonzero(g == value)[0]
-            us = None if units is None else np.asarray(units)[sel]
+            us = groups_at(units, sel)
             vals[value] = gm.r2_linear(emb[sel], t[sel], seed=o.seed, groups=us)
             add(f"r2_umap.{name}.{value}", vals[value],
                 null=null(lambda: pm.r2_many(emb[sel], P[:, sel], seed=o.seed, groups=us)))

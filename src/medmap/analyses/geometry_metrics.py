@@ -23,7 +23,7 @@ from sklearn.metrics import r2_score, silhouette_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 
-from medmap.analyses.stats import cv_folds, n_units
+from medmap.analyses.stats import cv_folds, enough_for_folds
 
 
 def pca_features(X: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
@@ -71,7 +71,7 @@ def linear_oof(X: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0,
     items, or, with ``groups``, below ``folds`` concepts); ``groups``: the items' concepts, whose folds are
     grouped (``stats.cv_folds``)."""
     target = np.asarray(target, dtype=float)
-    if len(target) < folds * 2 or n_units(len(target), groups) < folds:
+    if not enough_for_folds(len(target), folds, groups):
         return None
     return cross_val_predict(LinearRegression(), X, target, cv=cv_folds(folds, seed, groups), groups=groups)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medmap.analyses import geometry_metrics as gm
+from medmap.analyses.stats import groups_at
 from medmap.errors import ConfigError
 from medmap.store.schema import cue_subset
 
@@ -125,7 +126,7 @@ def subset_rows(X_all: np.ndarray, labels_all: dict, subsets: dict[str, np.ndarr
             continue
         X = np.asarray(X_all[idx], dtype=np.float64)
         lab = {k: [v[i] for i in idx] for k, v in labels_all.items()}
-        us = None if units is None else np.asarray(units)[idx]
+        us = groups_at(units, idx)
         Xp = gm.pca_features(X, o.pca_dims, o.seed)
         cats = spec.of_kind("categorical")
         if cats:

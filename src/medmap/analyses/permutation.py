@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_predict
 
-from medmap.analyses.stats import cv_folds, n_units
+from medmap.analyses.stats import cv_folds, enough_for_folds
 
 CHUNK = 32
 """Permutations processed together (bounds memory: items x CHUNK x classes floats)."""
@@ -167,7 +167,7 @@ def r2_many(X: np.ndarray, T: np.ndarray, folds: int = 5, seed: int = 0, groups=
     multi-output fit (ordinary least squares fits each output on its own, so this equals a loop over
     :func:`medmap.analyses.geometry_metrics.r2_linear` with the same folds)."""
     T = np.atleast_2d(np.asarray(T, dtype=float))
-    if T.shape[1] < folds * 2 or n_units(T.shape[1], groups) < folds:
+    if not enough_for_folds(T.shape[1], folds, groups):
         return np.full(len(T), np.nan)
     pred = cross_val_predict(LinearRegression(), X, T.T, cv=cv_folds(folds, seed, groups), groups=groups)
     return np.atleast_1d(r2_score(T.T, pred, multioutput="raw_values"))

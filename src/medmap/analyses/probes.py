@@ -37,7 +37,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from medmap.analyses.stats import bootstrap_ci, cv_folds, n_units
+from medmap.analyses.stats import bootstrap_ci, cv_folds, enough_for_folds, groups_at, n_units
 from medmap.techniques import PROBE_SCORES
 
 ALPHAS = np.logspace(-3, 3, 13)
@@ -47,7 +47,7 @@ def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float, 
     """Out-of-fold class predictions, or None when the label cannot be probed (one class, or no class
     with as many members (concepts, with ``cv_groups``) as folds and fewer than 2 in every class)."""
     classes = np.unique(y)
-    units = [n_units(int((y == c).sum()), None if cv_groups is None else np.asarray(cv_groups)[y == c])
+    units = [n_units(int((y == c).sum()), groups_at(cv_groups, y == c))
              for c in classes]
     if len(classes) < 2 or max(units) < 2:
         return None
@@ -59,7 +59,7 @@ def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float, 
 
 
 def _oof_values(F: np.ndarray, t: np.ndarray, folds: int, seed: int, cv_groups=None) -> np.ndarray | None:
-    if len(t) < 2 * folds or n_units(len(t), cv_groups) < folds or np.ptp(t) == 0:
+    if not enough_for_folds(len(t), folds, cv_groups) or np.ptp(t) == 0:
         return None
     reg = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
     return cross_val_predict(reg, F, t, cv=cv_folds(folds, seed, cv_groups), groups=cv_groups)
@@ -77,7 +77,7 @@ def _grouped_r2(F: np.ndarray, t: np.ndarray, groups: np.ndarray, folds: int, se
     pred, used = np.full(len(t), np.nan), np.zeros(len(t), dtype=bool)
     for g in np.unique(groups):
         idx = np.flatnonzero(groups == g)
-        p = _oof_values(F[idx], t[idx], folds, seed, None if cv_groups is None else np.asarray(cv_groups)[idx])
+        p = _oof_values(F[idx], t[idx], folds, seed, groups_at(cv_groups, idx))
         if p is not None:
             pred[idx], used[idx] = p, True
     return (pred, used) if used.any() else None
@@ -104,7 +104,7 @@ def _grouped_rows(F, name, values, groups, control, folds, seed, n_boot, selecti
              *bootstrap_ci(lambda idx: _mean_group_r2(t, pred, groups, idx), n, n_boot, seed))]
     if selectivity and control is not None:
         tc = np.asarray(control, dtype=float)[used]
-        gc = _grouped_r2(F[used], tc, groups, folds, seed, None if cv_groups is None else np.asarray(cv_groups)[used])
+        gc = _grouped_r2(F[used], tc, groups, folds, seed, groups_at(cv_groups, used))
         if gc is not None and gc[1].all():
             pc = gc[0]
 

@@ -28,6 +28,17 @@ def n_units(n: int, groups) -> int:
     return n if groups is None else len(set(np.asarray(groups).tolist()))
 
 
+def enough_for_folds(n: int, folds: int, groups=None) -> bool:
+    """Whether ``n`` items (with ``groups``: their concepts) can be cross-validated over ``folds`` folds: at
+    least 2 x ``folds`` items and at least ``folds`` concepts."""
+    return n >= 2 * folds and n_units(n, groups) >= folds
+
+
+def groups_at(groups, idx):
+    """The groups of the items ``idx`` (None stays None: folds over items)."""
+    return None if groups is None else np.asarray(groups)[idx]
+
+
 def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed: int,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap over ``n`` units: ``stat(indices)`` evaluated on resamples with replacement.
