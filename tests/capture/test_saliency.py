@@ -7,11 +7,11 @@ PROMPTS = ["The first-line drug for type 2 diabetes is", "Chest pain points to t
 ANSWERS = [" metformin", " heart"]
 
 
-def _full_autograd(lm):
+def _full_autograd(lm, prompts=PROMPTS, answers=ANSWERS):
     """Oracle: ordinary autograd on every parameter, reduced afterwards."""
     model = lm.model
     model.zero_grad(set_to_none=True)
-    ab = encode_answers(lm.tokenizer, PROMPTS, ANSWERS)
+    ab = encode_answers(lm.tokenizer, prompts, answers)
     out = model(**ab.batch.model_inputs(), use_cache=False)
     logp = torch.log_softmax(out.logits.float(), -1)
     T = logp.shape[1]
@@ -41,6 +41,26 @@ def test_saliency_equals_full_autograd(tiny):
     assert all(p.requires_grad for p in tiny.model.parameters())
 
 
+def test_items_of_different_lengths_run_apart_and_give_the_group_gradient(tiny_llama, monkeypatch):
+    """A planted group of short prompts and long ones: they run as two forward passes (less padding), and
+    the gradient is still the group's (the oracle pads them all into one batch)."""
+    long = "Patient history: " + "fever and cough for many days, then chest pain and fatigue; " * 4
+    prompts = ["Chest pain points to the", "Fever:"] + [long + p for p in PROMPTS]
+    answers = [" heart", " flu"] + ANSWERS
+    widths = []
+    forward = tiny_llama.model.base_model.forward
+
+    def counted(*args, **kwargs):
+        widths.append(tuple(kwargs["input_ids"].shape))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_llama.model.base_model, "forward", counted)
+    r = layer_gradient_sums(tiny_llama, prompts, answers, "mean_abs")
+    assert len(widths) == 2 and sorted(w[0] for w in widths) == [2, 2]
+    torch.testing.assert_close(finish(r["sums"], r["counts"], "mean_abs"),
+                               _full_autograd(tiny_llama, prompts, answers), rtol=1e-4, atol=1e-9)
+
+
 def test_saliency_statistics_differ(tiny_llama):
     vals = {}
     for stat in ("mean_abs", "l2", "grad_x_weight"):
@@ -48,3 +68,24 @@ def test_saliency_statistics_differ(tiny_llama):
         vals[stat] = finish(r["sums"], r["counts"], stat)
         assert (vals[stat] > 0).all()
     assert not torch.allclose(vals["mean_abs"], vals["l2"])
+
+
+def test_recomputation_gives_the_same_gradients(tiny, monkeypatch):
+    """``recompute`` (the default) reruns each layer in backward (its MLP runs twice per layer; module
+    hooks do not fire in a recomputation, so the MLP's forward is counted) and gives the gradients of the
+    plain pass; the layers are left as they were."""
+    layers = tiny.arch.layers
+    n = [0]
+    for layer in layers:
+        def counted(*args, forward=layer.mlp.forward, **kwargs):
+            n[0] += 1
+            return forward(*args, **kwargs)
+        monkeypatch.setattr(layer.mlp, "forward", counted)
+    got, calls = {}, {}
+    for recompute in (False, True):
+        n[0] = 0
+        got[recompute] = layer_gradient_sums(tiny, PROMPTS, ANSWERS, "mean_abs", recompute=recompute)
+        calls[recompute] = n[0]
+    assert calls == {False: len(layers), True: 2 * len(layers)}
+    torch.testing.assert_close(got[True]["sums"], got[False]["sums"], rtol=1e-6, atol=0)
+    assert all("forward" not in layer.__dict__ for layer in layers)

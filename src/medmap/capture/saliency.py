@@ -6,12 +6,13 @@ ever held. Only decoder-layer attention and MLP weights require gradients during
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
-from medmap.capture.gradients import grad_reducers
-from medmap.capture.scoring import encode_forced, forced_positions, unembed
+from medmap.capture.gradients import grad_reducers, recompute_cheap
+from medmap.capture.scoring import encode_forced, forced_lengths, forced_positions, unembed
+from medmap.capture.steps import STEP_OVERHEAD, buckets
 from medmap.errors import ConfigError, NumericalError
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
@@ -34,7 +35,7 @@ def _only_grads_for(model, params):
 
 
 def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
-                        micro_batch: int | None = None) -> dict[str, torch.Tensor]:
+                        micro_batch: int | None = None, recompute: bool = True) -> dict[str, torch.Tensor]:
     """For one group: loss = mean over items of the answer's negative log-likelihood (summed over its
     tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic of the
     group's gradient and ``counts`` [L, 2] (number of weights).
@@ -42,7 +43,10 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     ``micro_batch`` (fewer items than the group; used when the group does not fit in memory) runs the
     group in parts: each part's gradient (of its share of the group's loss) is added up in float32 on
     the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
-    (|g| is not additive: reducing each part separately would change the numbers)."""
+    (|g| is not additive: reducing each part separately would change the numbers).
+
+    ``recompute`` (default) keeps only the layers' matrix products for backward and recomputes the
+    cheap operations between them (``gradients.recompute_cheap``): the same gradients in less memory."""
     if stat not in STATS:
         raise ConfigError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
     arch = lm.arch
@@ -86,29 +90,34 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
         return reduce
 
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
-            grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model):
+            grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model), \
+            (recompute_cheap(arch.layers, lm.model) if recompute else nullcontext()):
         for s in range(0, n, step):
-            # the answers' last tokens are not run (no loss term reads their output), and only the
-            # positions that predict an answer token are projected onto the vocabulary
-            ab = encode_forced(lm.tokenizer, prompts[s:s + step], answers[s:s + step])
-            b = ab.batch.to(lm.device)
-            hs = lm.model.base_model(**b.model_inputs(), use_cache=False).last_hidden_state
-            rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
-            h = hs[rows.to(hs.device), pos.to(hs.device)]  # contiguous rows: see scoring.unembed
-            z = unembed(lm, h)
-            tgt = tgt.to(z.device)
-            lp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, -1)
-            nll = -torch.zeros(len(ab.answers), device=z.device).index_add(0, rows.to(z.device), lp)
-            loss = nll.sum() / n if split else nll.mean()  # a part: its share
+            # one backward per part, of the loss of forward passes over items of similar lengths
+            # (``steps.buckets``): the part's gradient, with less padding run and kept than one padded batch
+            part_p, part_a = prompts[s:s + step], answers[s:s + step]
+            loss = sum(_summed_nll(lm, [part_p[i] for i in idx], [part_a[i] for i in idx])
+                       for idx in buckets(forced_lengths(lm.tokenizer, part_p, part_a), STEP_OVERHEAD)) / n
             if not torch.isfinite(loss):
                 raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
                                      "(an overflow in a low-precision dtype? try --dtype float32)")
             loss.backward()
-            del hs, h, z, loss
+            del loss
     for j, (g, weight) in acc.items():
         _, _, _, i, k = targets[j]
         reduce_into(i, k, g, lambda w=weight: w().to("cpu", torch.float32))
     return {"sums": sums, "counts": counts}
+
+
+def _summed_nll(lm, prompts: list[str], answers: list[str]) -> torch.Tensor:
+    """The answers' negative log-likelihood, summed over items, from one forward pass. The answers' last
+    tokens are not run (no loss term reads their output), and only the positions that predict an answer
+    token are projected onto the vocabulary."""
+    ab = encode_forced(lm.tokenizer, prompts, answers)
+    hs = lm.model.base_model(**ab.batch.to(lm.device).model_inputs(), use_cache=False).last_hidden_state
+    rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
+    z = unembed(lm, hs[rows.to(hs.device), pos.to(hs.device)])  # contiguous rows: see scoring.unembed
+    return -(z.gather(1, tgt.to(z.device)[:, None])[:, 0] - torch.logsumexp(z, -1)).sum()
 
 
 def finish(sums: torch.Tensor, counts: torch.Tensor, stat: str) -> torch.Tensor:
