@@ -1,14 +1,15 @@
 """Saliency over 16 items vs one plain forward over the same items (target RATIO <= 3.0), and peak
 memory of saliency vs inference on the same batch (MEMORY_RATIO, target <= 1.4), each the median of three
 fresh processes (peak resident set size). The items are the first 16 answered age items (few-shot
-prompts of 23-63 tokens): the memory ratio grows with the prompt length (autograd keeps every layer's
-activations for the backward pass).
+prompts of 23-63 tokens; ``--domain D`` for another set): the memory ratio grows with the prompt length
+(autograd keeps activations of every layer for the backward pass).
 
 Resident set size also counts what neither computation allocates: library code paged in on first use
 (the backward kernels) and freed memory that glibc's heap keeps. Two identical saliency processes here
 peaked 160 MB apart. ``ALLOCATED_RATIO`` is therefore printed beside it: the weights plus the peak bytes
 the operation itself holds in glibc's heap (``mallinfo2``, sampled every millisecond), the CPU
-counterpart of ``torch.cuda.max_memory_allocated`` that ``gpu.py`` reports."""
+counterpart of ``torch.cuda.max_memory_allocated`` that ``gpu.py`` reports. The ``_recompute`` lines
+measure ``layer_gradient_sums(recompute=True)``, the path a group that does not fit in memory takes."""
 
 import ctypes
 import json
@@ -24,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import answered, median_time, setup  # noqa: E402
 
 
-def _peak(mode: str, runs: int = 3) -> dict:
+def _peak(mode: str, domain: str, runs: int = 3) -> dict:
     """Median over ``runs`` fresh processes (the allocator's high-water mark varies a little run to run)."""
     got = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--peak", mode], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, __file__, "--domain", domain, "--peak", mode],
+                             capture_output=True, text=True, check=True)
         got.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {k: statistics.median(g[k] for g in got) for k in got[0]}
 
@@ -38,7 +40,10 @@ if __name__ == "__main__":
     from medmap.capture.saliency import layer_gradient_sums
 
     lm, _ = setup(0)
-    prompts, answers = answered("age", 16)  # the first items of a set can be neutral ones (no answer)
+    # --domain D: another built-in set's first 16 answered items (the first items of a set can be neutral
+    # ones, without an answer)
+    domain = sys.argv[sys.argv.index("--domain") + 1] if "--domain" in sys.argv else "age"
+    prompts, answers = answered(domain, 16)
     if "--peak" in sys.argv:
         # loading leaves a high-water mark above the steady state, so the peak *current* RSS is sampled
         # by a thread while the operation runs (ru_maxrss would only show the loading peak)
@@ -74,7 +79,7 @@ if __name__ == "__main__":
             with torch.no_grad():
                 lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
         else:
-            layer_gradient_sums(lm, prompts, answers)
+            layer_gradient_sums(lm, prompts, answers, recompute=sys.argv[-1] == "recompute")
         stop.set()
         th.join()
         print(json.dumps({"delta_mb": peak[0] - base, "peak_mb": peak[0],
@@ -87,12 +92,19 @@ if __name__ == "__main__":
 
     tp = median_time(plain)
     ts = median_time(lambda: layer_gradient_sums(lm, prompts, answers))
-    inf, sal = _peak("inference"), _peak("saliency")
-    print(f"items {len(prompts)}: plain forward {tp:.3f} s, saliency {ts:.3f} s")
-    print(f"peak RSS: inference {inf['peak_mb']:.0f} MB, saliency {sal['peak_mb']:.0f} MB "
-          f"(above the loaded model: {inf['delta_mb']:.0f} MB vs {sal['delta_mb']:.0f} MB)")
-    print(f"allocated: inference {inf['allocated_mb']:.0f} MB, saliency {sal['allocated_mb']:.0f} MB "
-          "(weights plus the peak the operation holds)")
+    tr = median_time(lambda: layer_gradient_sums(lm, prompts, answers, recompute=True))
+    inf, sal, rec = (_peak(m, domain) for m in ("inference", "saliency", "recompute"))
+    print(f"{domain} items {len(prompts)}: plain forward {tp:.3f} s, saliency {ts:.3f} s, "
+          f"with recomputation {tr:.3f} s")
+    print(f"peak RSS: inference {inf['peak_mb']:.0f} MB, saliency {sal['peak_mb']:.0f} MB, with recomputation "
+          f"{rec['peak_mb']:.0f} MB (above the loaded model: {inf['delta_mb']:.0f}, {sal['delta_mb']:.0f}, "
+          f"{rec['delta_mb']:.0f} MB)")
+    print(f"allocated (weights plus the peak the operation holds): inference {inf['allocated_mb']:.0f} MB, "
+          f"saliency {sal['allocated_mb']:.0f} MB, with recomputation {rec['allocated_mb']:.0f} MB")
+    # the default path (recomputation is what a group that does not fit in memory uses)
     print(f"MEMORY_RATIO {sal['peak_mb'] / inf['peak_mb']:.2f}")
     print(f"ALLOCATED_RATIO {sal['allocated_mb'] / inf['allocated_mb']:.2f}")
     print(f"RATIO {ts / tp:.2f}")
+    print(f"MEMORY_RATIO_recompute {rec['peak_mb'] / inf['peak_mb']:.2f}")
+    print(f"ALLOCATED_RATIO_recompute {rec['allocated_mb'] / inf['allocated_mb']:.2f}")
+    print(f"RATIO_recompute {tr / tp:.2f}")

@@ -41,24 +41,16 @@ def test_saliency_equals_full_autograd(tiny):
     assert all(p.requires_grad for p in tiny.model.parameters())
 
 
-def test_items_of_different_lengths_run_apart_and_give_the_group_gradient(tiny_llama, monkeypatch):
-    """A planted group of short prompts and long ones: they run as two forward passes (less padding), and
-    the gradient is still the group's (the oracle pads them all into one batch)."""
+def test_prompts_of_different_lengths_give_the_oracle_gradient(tiny_llama):
+    """Short prompts padded beside long ones (left padding, positions from the mask), with and without
+    recomputation."""
     long = "Patient history: " + "fever and cough for many days, then chest pain and fatigue; " * 4
     prompts = ["Chest pain points to the", "Fever:"] + [long + p for p in PROMPTS]
     answers = [" heart", " flu"] + ANSWERS
-    widths = []
-    forward = tiny_llama.model.base_model.forward
-
-    def counted(*args, **kwargs):
-        widths.append(tuple(kwargs["input_ids"].shape))
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_llama.model.base_model, "forward", counted)
-    r = layer_gradient_sums(tiny_llama, prompts, answers, "mean_abs")
-    assert len(widths) == 2 and sorted(w[0] for w in widths) == [2, 2]
-    torch.testing.assert_close(finish(r["sums"], r["counts"], "mean_abs"),
-                               _full_autograd(tiny_llama, prompts, answers), rtol=1e-4, atol=1e-9)
+    want = _full_autograd(tiny_llama, prompts, answers)
+    for recompute in (False, True):
+        r = layer_gradient_sums(tiny_llama, prompts, answers, "mean_abs", recompute=recompute)
+        torch.testing.assert_close(finish(r["sums"], r["counts"], "mean_abs"), want, rtol=1e-4, atol=1e-9)
 
 
 def test_saliency_statistics_differ(tiny_llama):
@@ -71,7 +63,7 @@ def test_saliency_statistics_differ(tiny_llama):
 
 
 def test_recomputation_gives_the_same_gradients(tiny, monkeypatch):
-    """``recompute`` (the default) reruns each layer in backward (its MLP runs twice per layer; module
+    """``recompute`` reruns each layer in backward (its MLP runs twice per layer; module
     hooks do not fire in a recomputation, so the MLP's forward is counted) and gives the gradients of the
     plain pass; the layers are left as they were."""
     layers = tiny.arch.layers

@@ -25,7 +25,7 @@ import torch
 from medmap.capture.batching import encode, tokenize
 from medmap.capture.hooks import edit, layers_return_tuple, replay, retain
 from medmap.capture.scoring import answer_tokens, encode_answers, score, tail_logits, unembed
-from medmap.capture.steps import STEP_OVERHEAD, Prefix, advance_replayed, buckets, select, step
+from medmap.capture.steps import Prefix, advance_replayed, buckets, select, step
 from medmap.errors import CaptureError
 
 
@@ -35,6 +35,11 @@ class Pair:
     corrupted: str
     clean_answer: str
     corrupted_answer: str
+
+
+STEP_OVERHEAD = 24
+"""The fixed cost of one model call, in (row x token) units of a step: what ``buckets`` weighs padding
+against when it groups answer continuations of different lengths."""
 
 
 def _logprobs(lm, h: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, chunk: int = 256) -> torch.Tensor:

@@ -11,8 +11,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 
 from medmap.capture.gradients import grad_reducers, recompute_cheap
-from medmap.capture.scoring import encode_forced, forced_lengths, forced_positions, unembed
-from medmap.capture.steps import STEP_OVERHEAD, buckets
+from medmap.capture.scoring import encode_forced, forced_positions, unembed
 from medmap.errors import ConfigError, NumericalError
 
 STATS = ("mean_abs", "l2", "grad_x_weight")
@@ -35,7 +34,7 @@ def _only_grads_for(model, params):
 
 
 def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
-                        micro_batch: int | None = None, recompute: bool = True) -> dict[str, torch.Tensor]:
+                        micro_batch: int | None = None, recompute: bool = False) -> dict[str, torch.Tensor]:
     """For one group: loss = mean over items of the answer's negative log-likelihood (summed over its
     tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic of the
     group's gradient and ``counts`` [L, 2] (number of weights).
@@ -45,8 +44,9 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
     (|g| is not additive: reducing each part separately would change the numbers).
 
-    ``recompute`` (default) keeps only the layers' matrix products for backward and recomputes the
-    cheap operations between them (``gradients.recompute_cheap``): the same gradients in less memory."""
+    ``recompute`` keeps only the layers' matrix products for backward and recomputes the cheap
+    operations between them (``gradients.recompute_cheap``): the same gradients, about 40% less memory
+    for the activations, about 15% more time (``benchmarks/saliency.py``)."""
     if stat not in STATS:
         raise ConfigError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
     arch = lm.arch
@@ -93,11 +93,7 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
             grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model), \
             (recompute_cheap(arch.layers, lm.model) if recompute else nullcontext()):
         for s in range(0, n, step):
-            # one backward per part, of the loss of forward passes over items of similar lengths
-            # (``steps.buckets``): the part's gradient, with less padding run and kept than one padded batch
-            part_p, part_a = prompts[s:s + step], answers[s:s + step]
-            loss = sum(_summed_nll(lm, [part_p[i] for i in idx], [part_a[i] for i in idx])
-                       for idx in buckets(forced_lengths(lm.tokenizer, part_p, part_a), STEP_OVERHEAD)) / n
+            loss = _summed_nll(lm, prompts[s:s + step], answers[s:s + step]) / n  # a part: its share
             if not torch.isfinite(loss):
                 raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
                                      "(an overflow in a low-precision dtype? try --dtype float32)")

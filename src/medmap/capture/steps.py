@@ -203,11 +203,6 @@ def step(lm, cache, past_mask: torch.Tensor, ids: torch.Tensor, mask: torch.Tens
     return out.last_hidden_state
 
 
-STEP_OVERHEAD = 24
-"""The fixed cost of one model call, in (row x token) units of a step: what ``buckets`` weighs padding
-against when it groups sequences of different lengths."""
-
-
 def buckets(widths: list[int], overhead: float) -> list[list[int]]:
     """Indices of ``widths`` grouped so that each group runs as one padded step: minimises the padded
     size (count x the group's widest) plus ``overhead`` per group (the fixed cost of a model call, in
