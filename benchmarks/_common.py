@@ -1,8 +1,10 @@
 """Shared helpers of the benchmark scripts (timing medians, the model and prompts)."""
 
+import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -143,3 +145,19 @@ def random_llama(shape: dict, tokenizer, device: str, dtype: torch.dtype, seed: 
     name = f"random-llama-{n / 1e9:.2f}B"
     # identity given: fingerprinting billions of weights would only cost time (a fresh random model)
     return LoadedModel.from_model(model, tokenizer, name=name, identity=f"{name}-seed{seed}-{dtype}")
+
+
+def activations(cs, run: Path | None):
+    """[items, layers+1, hidden] of ``cs``: from a run's capture cache when one holds exactly its items,
+    else captured now."""
+    if run is not None:
+        from safetensors.numpy import load_file
+
+        ids = [it.id for it in cs.items]
+        for entry in sorted((run / "cache" / "capture").glob("*/items.json")):
+            if json.loads(entry.read_text())["ids"] == ids:
+                return load_file(str(entry.parent / "activations.safetensors"))["activations"]
+    from medmap.capture.activations import capture
+
+    lm, _ = setup(1)
+    return capture(lm, [it.prompt for it in cs.items]).numpy()

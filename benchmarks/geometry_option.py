@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import setup  # noqa: E402
+from _common import activations  # noqa: E402
 
 from medmap.analyses.controls import build_plan  # noqa: E402
 from medmap.analyses.geometry import GeometryOptions, layer_metrics  # noqa: E402
@@ -46,22 +46,6 @@ def parse_set(pairs: list[str]) -> dict:
         except ValueError:
             out[key] = value
     return out
-
-
-def activations(cs, run: Path | None):
-    """[items, layers+1, hidden] of ``cs``: from a run's capture cache when one holds exactly its items,
-    else captured now."""
-    if run is not None:
-        from safetensors.numpy import load_file
-
-        ids = [it.id for it in cs.items]
-        for entry in sorted((run / "cache" / "capture").glob("*/items.json")):
-            if json.loads(entry.read_text())["ids"] == ids:
-                return load_file(str(entry.parent / "activations.safetensors"))["activations"]
-    from medmap.capture.activations import capture
-
-    lm, _ = setup(1)
-    return capture(lm, [it.prompt for it in cs.items]).numpy()
 
 
 def metrics(X, cs, o: GeometryOptions, layer: int) -> tuple[pd.Series, float]:

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import setup  # noqa: E402
-from geometry_option import activations  # noqa: E402
+from _common import activations, setup  # noqa: E402
 
 from medmap.analyses import geometry_metrics as gm  # noqa: E402
 from medmap.analyses.controls import build_plan  # noqa: E402
