@@ -63,9 +63,9 @@ def test_saliency_statistics_differ(tiny_llama):
 
 
 def test_recomputation_gives_the_same_gradients(tiny, monkeypatch):
-    """``recompute`` reruns each layer in backward (its MLP runs twice per layer; module
-    hooks do not fire in a recomputation, so the MLP's forward is counted) and gives the gradients of the
-    plain pass; the layers are left as they were."""
+    """``recompute`` reruns each layer in backward (its MLP runs twice per layer; the MLP's forward is
+    counted, since module hooks did not fire in the recomputation on most tiny architectures) and gives
+    the gradients of the plain pass; the layers are left as they were."""
     layers = tiny.arch.layers
     n = [0]
     for layer in layers:
