@@ -3,7 +3,6 @@ neutral templates that ask nothing and name no category, correct articles and wo
 ordinal within a disease, the reference set's size, builders that reproduce the files byte for byte,
 and sources notes whose counts match the files."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -11,23 +10,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from concept_tools import TOOLS, tool_module
 
 from medmap.concepts import default_domains, available_builtin, is_neutral, load_builtin
 from medmap.concepts.schema import ConceptItem
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / "tools" / "concepts"
 DATA = ROOT / "src" / "medmap" / "concepts" / "data"
 MINE = ("age", "symptoms", "diseases", "progression", "reference")  # builders that take --out-dir
 
 
 def builder(domain: str):
-    """The builder module of a set (imported from tools/concepts, which is not a package)."""
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location(f"build_{domain}", TOOLS / f"build_{domain}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The builder module of a set."""
+    return tool_module(f"build_{domain}")
 
 
 @pytest.mark.parametrize("domain", MINE)

@@ -1,18 +1,15 @@
 """Design properties of the built-in drugs and dosage sets, checked from the shipped files, and the
 builders reproducing those files byte for byte."""
 
-import importlib.util
 import re
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from concept_tools import tool_module
 
 from medmap.concepts import load_builtin
 from medmap.concepts.sets import builtin_path
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools" / "concepts"
 UNIT_WORDS = {"mg", "g", "mcg", "microgram", "micrograms", "milligram", "milligrams", "gram", "grams",
               "unit", "units", "ml", "milliliter", "milliliters", "millilitre", "millilitres", "kg",
               "kilogram", "kilograms", "iu"}
@@ -106,20 +103,9 @@ def test_pairs_change_only_the_span_and_answers_differ_in_first_word(domain):
         assert it.pair.clean_answer.split()[0] != it.pair.corrupted_answer.split()[0], it.id
 
 
-def _builder(name):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(TOOLS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(TOOLS))
-    return module
-
-
 @pytest.mark.parametrize("domain", ["drugs", "dosage"])
 def test_builder_reproduces_the_shipped_file_byte_for_byte(domain, tmp_path):
-    _builder(f"build_{domain}").main(["--out-dir", str(tmp_path)])
+    tool_module(f"build_{domain}").main(["--out-dir", str(tmp_path)])
     assert (tmp_path / f"{domain}.jsonl").read_bytes() == builtin_path(domain).read_bytes()
 
 

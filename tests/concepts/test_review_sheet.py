@@ -1,22 +1,15 @@
 """tools/concepts/review_sheet.py: one row per concept, every item counted, the reviewer's columns empty."""
 
 import csv
-import importlib.util
 import json
-import sys
-from pathlib import Path
+
+from concept_tools import tool_module
 
 from medmap.concepts import load_builtin
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools" / "concepts"
-
 
 def _sheet():
-    sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location("review_sheet", TOOLS / "review_sheet.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return tool_module("review_sheet")
 
 
 def _read(path):

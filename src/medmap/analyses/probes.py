@@ -47,8 +47,7 @@ def _oof_classes(F: np.ndarray, y: np.ndarray, folds: int, seed: int, C: float, 
     """Out-of-fold class predictions, or None when the label cannot be probed (one class, or no class
     with as many members (concepts, with ``cv_groups``) as folds and fewer than 2 in every class)."""
     classes = np.unique(y)
-    units = [n_units(int((y == c).sum()), groups_at(cv_groups, y == c))
-             for c in classes]
+    units = [n_units(int((y == c).sum()), groups_at(cv_groups, y == c)) for c in classes]
     if len(classes) < 2 or max(units) < 2:
         return None
     k = min(folds, max(units), n_units(len(y), cv_groups))

@@ -1,8 +1,10 @@
 """Gradients of the answer log-likelihood with respect to the weights, reduced per layer on the fly.
 
 Each parameter's gradient is turned into a sum (|g|, g^2 or |g*w|) the moment autograd has accumulated
-it, then freed (``grad_reducers``), so memory stays near inference level: no copy of the gradients is
-ever held. Only decoder-layer attention and MLP weights require gradients during the pass."""
+it, then freed (``grad_reducers``): no copy of the gradients is ever held. What remains above inference
+is the activations autograd keeps for the backward pass (``benchmarks/saliency.py``: 1.85 x inference's
+peak on 16 few-shot prompts; ``recompute`` keeps about 40% less). Only decoder-layer attention and MLP
+weights require gradients during the pass."""
 
 from __future__ import annotations
 
