@@ -19,6 +19,21 @@ def median_time(fn, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def paired_times(fa, fb, repeats: int = 3) -> tuple[float, float, float]:
+    """Medians of ``fa``'s and ``fb``'s times and of their ratio fb / fa, timed in alternation (a, b, a,
+    b, ...) after a warm-up of each: a machine whose speed drifts during the measurement moves both
+    alike, where timing all of ``fa`` before all of ``fb`` would move the ratio."""
+    fa()
+    fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for f, out in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb), statistics.median(b / a for a, b in zip(ta, tb))
+
+
 def setup(n_items: int):
     from medmap.concepts import load_builtin
     from medmap.models import load_model

@@ -1,15 +1,18 @@
 """Saliency over 16 items vs one plain forward over the same items (target RATIO <= 3.0), and peak
 memory of saliency vs inference on the same batch (MEMORY_RATIO, target <= 1.4), each the median of three
 fresh processes (peak resident set size). The items are the first 16 answered age items (few-shot
-prompts of 23-63 tokens; ``--domain D`` for another set): the memory ratio grows with the prompt length
-(autograd keeps activations of every layer for the backward pass).
+prompts of 23-63 tokens; ``--domain D`` for another set). The time ratio is the median of three
+alternating timings of the two (``_common.paired_times``).
+
+The default path reruns each layer in backward from its input (``recompute``) and packs the items
+several to a row (``pack``). The ``_keep`` lines measure ``recompute=False``: autograd keeps every
+layer's activations (memory grows with the prompts' length), one forward of the layers fewer.
 
 Resident set size also counts what neither computation allocates: library code paged in on first use
 (the backward kernels) and freed memory that glibc's heap keeps. Two identical saliency processes here
 peaked 160 MB apart. ``ALLOCATED_RATIO`` is therefore printed beside it: the weights plus the peak bytes
 the operation itself holds in glibc's heap (``mallinfo2``, sampled every millisecond), the CPU
-counterpart of ``torch.cuda.max_memory_allocated`` that ``gpu.py`` reports. The ``_recompute`` lines
-measure ``layer_gradient_sums(recompute=True)``, the path a group that does not fit in memory takes."""
+counterpart of ``torch.cuda.max_memory_allocated`` that ``gpu.py`` reports."""
 
 import ctypes
 import json
@@ -22,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import answered, median_time, setup  # noqa: E402
+from _common import answered, paired_times, setup  # noqa: E402
 
 
 def _peak(mode: str, domain: str, runs: int = 3) -> dict:
@@ -79,7 +82,7 @@ if __name__ == "__main__":
             with torch.no_grad():
                 lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
         else:
-            layer_gradient_sums(lm, prompts, answers, recompute=sys.argv[-1] == "recompute")
+            layer_gradient_sums(lm, prompts, answers, recompute=sys.argv[-1] != "keep")
         stop.set()
         th.join()
         print(json.dumps({"delta_mb": peak[0] - base, "peak_mb": peak[0],
@@ -90,21 +93,25 @@ if __name__ == "__main__":
         with torch.no_grad():
             lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
 
-    tp = median_time(plain)
-    ts = median_time(lambda: layer_gradient_sums(lm, prompts, answers))
-    tr = median_time(lambda: layer_gradient_sums(lm, prompts, answers, recompute=True))
-    inf, sal, rec = (_peak(m, domain) for m in ("inference", "saliency", "recompute"))
-    print(f"{domain} items {len(prompts)}: plain forward {tp:.3f} s, saliency {ts:.3f} s, "
-          f"with recomputation {tr:.3f} s")
-    print(f"peak RSS: inference {inf['peak_mb']:.0f} MB, saliency {sal['peak_mb']:.0f} MB, with recomputation "
-          f"{rec['peak_mb']:.0f} MB (above the loaded model: {inf['delta_mb']:.0f}, {sal['delta_mb']:.0f}, "
-          f"{rec['delta_mb']:.0f} MB)")
+    # the default path against the plain one (every activation kept, one item per padded row)
+    got = layer_gradient_sums(lm, prompts, answers)["sums"]
+    want = layer_gradient_sums(lm, prompts, answers, recompute=False, pack=False)["sums"]
+    err = float(((got - want).abs() / want.abs()).max())
+    print(f"max relative difference of the per-layer sums, default vs plain autograd: {err:.1e}")
+    assert err < 1e-4, "saliency's default path and plain autograd disagree"
+    tp, ts, ratio = paired_times(plain, lambda: layer_gradient_sums(lm, prompts, answers))
+    tpk, tk, ratio_keep = paired_times(plain, lambda: layer_gradient_sums(lm, prompts, answers, recompute=False))
+    inf, sal, keep = (_peak(m, domain) for m in ("inference", "saliency", "keep"))
+    print(f"{domain} items {len(prompts)}: plain forward {tp:.3f} s, saliency {ts:.3f} s; keeping every "
+          f"activation: plain forward {tpk:.3f} s, saliency {tk:.3f} s")
+    print(f"peak RSS: inference {inf['peak_mb']:.0f} MB, saliency {sal['peak_mb']:.0f} MB, keeping every activation "
+          f"{keep['peak_mb']:.0f} MB (above the loaded model: {inf['delta_mb']:.0f}, {sal['delta_mb']:.0f}, "
+          f"{keep['delta_mb']:.0f} MB)")
     print(f"allocated (weights plus the peak the operation holds): inference {inf['allocated_mb']:.0f} MB, "
-          f"saliency {sal['allocated_mb']:.0f} MB, with recomputation {rec['allocated_mb']:.0f} MB")
-    # the default path (recomputation is what a group that does not fit in memory uses)
+          f"saliency {sal['allocated_mb']:.0f} MB, keeping every activation {keep['allocated_mb']:.0f} MB")
     print(f"MEMORY_RATIO {sal['peak_mb'] / inf['peak_mb']:.2f}")
     print(f"ALLOCATED_RATIO {sal['allocated_mb'] / inf['allocated_mb']:.2f}")
-    print(f"RATIO {ts / tp:.2f}")
-    print(f"MEMORY_RATIO_recompute {rec['peak_mb'] / inf['peak_mb']:.2f}")
-    print(f"ALLOCATED_RATIO_recompute {rec['allocated_mb'] / inf['allocated_mb']:.2f}")
-    print(f"RATIO_recompute {tr / tp:.2f}")
+    print(f"RATIO {ratio:.2f}")
+    print(f"MEMORY_RATIO_keep {keep['peak_mb'] / inf['peak_mb']:.2f}")
+    print(f"ALLOCATED_RATIO_keep {keep['allocated_mb'] / inf['allocated_mb']:.2f}")
+    print(f"RATIO_keep {ratio_keep:.2f}")

@@ -42,15 +42,16 @@ def test_saliency_equals_full_autograd(tiny):
 
 
 def test_prompts_of_different_lengths_give_the_oracle_gradient(tiny_llama):
-    """Short prompts padded beside long ones (left padding, positions from the mask), with and without
-    recomputation."""
+    """Short prompts beside long ones, packed several to a row or padded (left padding, positions from
+    the mask), with and without recomputation."""
     long = "Patient history: " + "fever and cough for many days, then chest pain and fatigue; " * 4
     prompts = ["Chest pain points to the", "Fever:"] + [long + p for p in PROMPTS]
     answers = [" heart", " flu"] + ANSWERS
     want = _full_autograd(tiny_llama, prompts, answers)
     for recompute in (False, True):
-        r = layer_gradient_sums(tiny_llama, prompts, answers, "mean_abs", recompute=recompute)
-        torch.testing.assert_close(finish(r["sums"], r["counts"], "mean_abs"), want, rtol=1e-4, atol=1e-9)
+        for pack in (False, True):
+            r = layer_gradient_sums(tiny_llama, prompts, answers, "mean_abs", recompute=recompute, pack=pack)
+            torch.testing.assert_close(finish(r["sums"], r["counts"], "mean_abs"), want, rtol=1e-4, atol=1e-9)
 
 
 def test_saliency_statistics_differ(tiny_llama):
@@ -63,8 +64,8 @@ def test_saliency_statistics_differ(tiny_llama):
 
 
 def test_recomputation_gives_the_same_gradients(tiny, monkeypatch):
-    """``recompute`` reruns each layer in backward (its MLP runs twice per layer; the MLP's forward is
-    counted, since module hooks did not fire in the recomputation on most tiny architectures) and gives
+    """``recompute`` reruns every layer but the last in backward (their MLPs run twice; the MLP's forward
+    is counted, since module hooks did not fire in a recomputation on most tiny architectures) and gives
     the gradients of the plain pass; the layers are left as they were."""
     layers = tiny.arch.layers
     n = [0]
@@ -78,6 +79,6 @@ def test_recomputation_gives_the_same_gradients(tiny, monkeypatch):
         n[0] = 0
         got[recompute] = layer_gradient_sums(tiny, PROMPTS, ANSWERS, "mean_abs", recompute=recompute)
         calls[recompute] = n[0]
-    assert calls == {False: len(layers), True: 2 * len(layers)}
+    assert calls == {False: len(layers), True: 2 * len(layers) - 1}
     torch.testing.assert_close(got[True]["sums"], got[False]["sums"], rtol=1e-6, atol=0)
     assert all("forward" not in layer.__dict__ for layer in layers)

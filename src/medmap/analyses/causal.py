@@ -74,11 +74,9 @@ def saliency(lm, cs, o: CausalOptions, on_step=None, units: dict | None = None):
     groups = [items[s:s + o.saliency_group] for s in range(0, len(items), o.saliency_group)]
 
     def one(g):
-        # a group that does not fit runs in halved parts whose gradients are summed, each part keeping only
-        # its layers' matrix products for backward (recompute): same group, same numbers
+        # a group that does not fit runs in halved parts whose gradients are summed: same group, same numbers
         r = with_halving(("saliency", lm.identity), len(g), lambda m: layer_gradient_sums(
-            lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat, micro_batch=m,
-            recompute=m < len(g)))
+            lm, [it.prompt for it in g], [it.answer for it in g], o.saliency_stat, micro_batch=m))
         return finish(r["sums"], r["counts"], o.saliency_stat).numpy()
 
     per_group = parallel.map_units(one, groups, size=len, on_step=on_step)

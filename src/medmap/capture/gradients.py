@@ -76,52 +76,34 @@ def grad_reducers(targets: list[GradTarget], model: nn.Module | None = None) -> 
         yield
 
 
-_KEPT_OPS = frozenset(
-    getattr(torch.ops.aten, name).default for name in (
-        "mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product_flash_attention_for_cpu",
-        "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
-        "_scaled_dot_product_cudnn_attention", "_efficient_attention_forward", "_flash_attention_forward")
-    if hasattr(torch.ops.aten, name))
-"""The operations whose outputs a layer keeps for backward under ``recompute_cheap``: matrix products and
-attention kernels, whose recomputation would cost a second forward."""
-
-
-def _keep_products(ctx, op, *args, **kwargs):
-    from torch.utils.checkpoint import CheckpointPolicy
-
-    return CheckpointPolicy.MUST_SAVE if op in _KEPT_OPS else CheckpointPolicy.PREFER_RECOMPUTE
-
-
 @contextmanager
-def recompute_cheap(layers: list[nn.Module], model: nn.Module) -> Iterator[None]:
-    """Inside, each of ``layers`` keeps for backward only its input and the outputs of its matrix
-    products and attention; backward recomputes the rest (norms, rotary embedding, activation functions,
-    elementwise products) from them (selective activation checkpointing, ``torch.utils.checkpoint``).
-    The recomputation repeats the forward's operations on the same inputs, so the gradients are the
-    same. On smollm2-135m it keeps about 40% less for the activations and takes 15-20% more time
-    (``benchmarks/saliency.py``). Models whose weights accelerate offloads are left as they are (a
-    recomputation would load their weights a second time, past ``offloaded_grads``)."""
+def recompute_layers(layers: list[nn.Module], model: nn.Module) -> Iterator[None]:
+    """Inside, each of ``layers`` but the last keeps only its input for backward, and backward runs it
+    again from that input to get what its gradients need (activation checkpointing,
+    ``torch.utils.checkpoint``). The rerun repeats the forward's operations on the same inputs, so the
+    gradients are the same. What autograd holds drops from every layer's activations to one hidden state
+    per layer plus one layer's activations, for one more forward pass of the layers (the last layer's
+    would run again right away, so it is kept). Models whose weights accelerate offloads are left as they
+    are: a rerun would load their weights a second time, past ``offloaded_grads``."""
     if _offloading_modules(model):
         yield
         return
-    from functools import partial
+    from torch.utils.checkpoint import checkpoint
 
-    from torch.utils.checkpoint import checkpoint, create_selective_checkpoint_contexts
+    wrapped = list(layers)[:-1]
+    own = [layer.__dict__.get("forward") for layer in wrapped]  # an instance forward (accelerate's) or None
 
-    context = partial(create_selective_checkpoint_contexts, _keep_products)
-    own = [layer.__dict__.get("forward") for layer in layers]  # an instance forward (accelerate's) or None
-
-    def wrapped(forward):
+    def rerun(forward):
         def run(*args, **kwargs):
-            return checkpoint(forward, *args, use_reentrant=False, context_fn=context, **kwargs)
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
         return run
 
     try:
-        for layer in layers:
-            layer.forward = wrapped(layer.forward)
+        for layer in wrapped:
+            layer.forward = rerun(layer.forward)
         yield
     finally:
-        for layer, forward in zip(layers, own):
+        for layer, forward in zip(wrapped, own):
             if forward is None:
                 layer.__dict__.pop("forward", None)
             else:

@@ -1,10 +1,12 @@
 """Gradients of the answer log-likelihood with respect to the weights, reduced per layer on the fly.
 
 Each parameter's gradient is turned into a sum (|g|, g^2 or |g*w|) the moment autograd has accumulated
-it, then freed (``grad_reducers``): no copy of the gradients is ever held. What remains above inference
-is the activations autograd keeps for the backward pass (``benchmarks/saliency.py``: 1.85 x inference's
-peak on 16 few-shot prompts; ``recompute`` keeps about 40% less). Only decoder-layer attention and MLP
-weights require gradients during the pass."""
+it, then freed (``grad_reducers``): no copy of the gradients is ever held. What autograd would keep
+for the backward pass is one hidden state per layer (``recompute``: each layer runs again in backward),
+and the items run packed several to a row (``packing``), so no padding runs through the layers. On 16
+few-shot prompts (``benchmarks/saliency.py``) the peak memory is about inference's, at about 2.5 plain
+forwards; keeping every activation instead (``recompute=False``) takes about 1.6 x inference's memory.
+Only decoder-layer attention and MLP weights require gradients during the pass."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from medmap.capture.gradients import grad_reducers, recompute_cheap
+from medmap.capture.gradients import grad_reducers, recompute_layers
+from medmap.capture.packing import pack_forced, packs
 from medmap.capture.scoring import encode_forced, forced_positions, unembed
 from medmap.errors import ConfigError, NumericalError
 
@@ -36,7 +39,8 @@ def _only_grads_for(model, params):
 
 
 def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
-                        micro_batch: int | None = None, recompute: bool = False) -> dict[str, torch.Tensor]:
+                        micro_batch: int | None = None, recompute: bool = True,
+                        pack: bool = True) -> dict[str, torch.Tensor]:
     """For one group: loss = mean over items of the answer's negative log-likelihood (summed over its
     tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic of the
     group's gradient and ``counts`` [L, 2] (number of weights).
@@ -46,11 +50,14 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
     (|g| is not additive: reducing each part separately would change the numbers).
 
-    ``recompute`` keeps only the layers' matrix products for backward and recomputes the cheap
-    operations between them (``gradients.recompute_cheap``): the same gradients, about 40% less memory
-    for the activations, about 15% more time (``benchmarks/saliency.py``)."""
+    ``recompute`` keeps only each layer's input for backward, which runs the layer again
+    (``gradients.recompute_layers``); ``pack`` runs the items several to a row where the model keeps
+    them apart (``packing.packs``). Both give the same gradients up to float rounding (the oracle tests);
+    turning them off trades memory for time on short prompts, where the fixed cost of a backward pass
+    dominates (``benchmarks/saliency.py --domain symptoms``)."""
     if stat not in STATS:
         raise ConfigError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
+    pack = pack and packs(lm)  # checked before any gradient is taken
     arch = lm.arch
     L = arch.n_layers
     sums = torch.zeros(L, 2, dtype=torch.float64)
@@ -93,9 +100,9 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
 
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
             grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model), \
-            (recompute_cheap(arch.layers, lm.model) if recompute else nullcontext()):
+            (recompute_layers(arch.layers, lm.model) if recompute else nullcontext()):
         for s in range(0, n, step):
-            loss = _summed_nll(lm, prompts[s:s + step], answers[s:s + step]) / n  # a part: its share
+            loss = _summed_nll(lm, prompts[s:s + step], answers[s:s + step], pack) / n  # a part: its share
             if not torch.isfinite(loss):
                 raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
                                      "(an overflow in a low-precision dtype? try --dtype float32)")
@@ -107,13 +114,20 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     return {"sums": sums, "counts": counts}
 
 
-def _summed_nll(lm, prompts: list[str], answers: list[str]) -> torch.Tensor:
+def _summed_nll(lm, prompts: list[str], answers: list[str], pack: bool) -> torch.Tensor:
     """The answers' negative log-likelihood, summed over items, from one forward pass. The answers' last
-    tokens are not run (no loss term reads their output), and only the positions that predict an answer
-    token are projected onto the vocabulary."""
-    ab = encode_forced(lm.tokenizer, prompts, answers)
-    hs = lm.model.base_model(**ab.batch.to(lm.device).model_inputs(), use_cache=False).last_hidden_state
-    rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
+    tokens are not run (no loss term reads their output), only the positions that predict an answer
+    token are projected onto the vocabulary, and with ``pack`` the items are packed several to a row
+    (``packing``): little padding runs through the layers."""
+    base = lm.model.base_model
+    if pack:
+        pb = pack_forced(lm.tokenizer, prompts, answers)
+        hs = base(**pb.model_inputs(lm.device), use_cache=False).last_hidden_state
+        rows, pos, tgt = pb.rows, pb.pos, pb.targets
+    else:
+        ab = encode_forced(lm.tokenizer, prompts, answers)
+        hs = base(**ab.batch.to(lm.device).model_inputs(), use_cache=False).last_hidden_state
+        rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
     z = unembed(lm, hs[rows.to(hs.device), pos.to(hs.device)])  # contiguous rows: see scoring.unembed
     return -(z.gather(1, tgt.to(z.device)[:, None])[:, 0] - torch.logsumexp(z, -1)).sum()
 
