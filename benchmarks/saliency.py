@@ -4,9 +4,10 @@ fresh processes (peak resident set size). The items are the first 16 answered ag
 prompts of 23-63 tokens; ``--domain D`` for another set). The time ratio is the median of three
 alternating timings of the two (``_common.paired_times``).
 
-The default path reruns each layer in backward from its input (``recompute``) and packs the items
-several to a row (``pack``). The ``_keep`` lines measure ``recompute=False``: autograd keeps every
-layer's activations (memory grows with the prompts' length), one forward of the layers fewer.
+The default path packs the items several to a row (``pack``) and keeps the activations of as many
+layers as fit in ``ACTIVATION_BUDGET`` of the weights; the others run again in backward from their input
+(``rerun_layers``; here 23 of 30 layers). The ``_keep`` lines measure ``recompute=False``: autograd
+keeps every layer's activations (memory grows with the prompts' length), with no layer run again.
 
 Resident set size also counts what neither computation allocates: library code paged in on first use
 (the backward kernels) and freed memory that glibc's heap keeps. Two identical saliency processes here
@@ -82,7 +83,7 @@ if __name__ == "__main__":
             with torch.no_grad():
                 lm.model(**encode(lm.tokenizer, prompts).model_inputs(), use_cache=False)
         else:
-            layer_gradient_sums(lm, prompts, answers, recompute=sys.argv[-1] != "keep")
+            layer_gradient_sums(lm, prompts, answers, recompute=False if sys.argv[-1] == "keep" else None)
         stop.set()
         th.join()
         print(json.dumps({"delta_mb": peak[0] - base, "peak_mb": peak[0],

@@ -78,19 +78,18 @@ def grad_reducers(targets: list[GradTarget], model: nn.Module | None = None) -> 
 
 @contextmanager
 def recompute_layers(layers: list[nn.Module], model: nn.Module) -> Iterator[None]:
-    """Inside, each of ``layers`` but the last keeps only its input for backward, and backward runs it
-    again from that input to get what its gradients need (activation checkpointing,
-    ``torch.utils.checkpoint``). The rerun repeats the forward's operations on the same inputs, so the
-    gradients are the same. What autograd holds drops from every layer's activations to one hidden state
-    per layer plus one layer's activations, for one more forward pass of the layers (the last layer's
-    would run again right away, so it is kept). Models whose weights accelerate offloads are left as they
-    are: a rerun would load their weights a second time, past ``offloaded_grads``."""
+    """Inside, each of ``layers`` keeps only its input for backward, and backward runs it again from
+    that input to get what its gradients need (activation checkpointing, ``torch.utils.checkpoint``).
+    The rerun repeats the forward's operations on the same inputs, so the gradients are the same. What
+    autograd holds for such a layer drops from its activations to one hidden state, for one more
+    forward pass of it. Models whose weights accelerate offloads are left as they are: a rerun would
+    load their weights a second time, past ``offloaded_grads``."""
     if _offloading_modules(model):
         yield
         return
     from torch.utils.checkpoint import checkpoint
 
-    wrapped = list(layers)[:-1]
+    wrapped = list(layers)
     own = [layer.__dict__.get("forward") for layer in wrapped]  # an instance forward (accelerate's) or None
 
     def rerun(forward):

@@ -1,12 +1,11 @@
 """Gradients of the answer log-likelihood with respect to the weights, reduced per layer on the fly.
 
 Each parameter's gradient is turned into a sum (|g|, g^2 or |g*w|) the moment autograd has accumulated
-it, then freed (``grad_reducers``): no copy of the gradients is ever held. What autograd would keep
-for the backward pass is one hidden state per layer (``recompute``: each layer runs again in backward),
-and the items run packed several to a row (``packing``), so no padding runs through the layers. On 16
-few-shot prompts (``benchmarks/saliency.py``) the peak memory is about inference's, at about 2.5 plain
-forwards; keeping every activation instead (``recompute=False``) takes about 1.6 x inference's memory.
-Only decoder-layer attention and MLP weights require gradients during the pass."""
+it, then freed (``grad_reducers``): no copy of the gradients is ever held. The activations autograd
+keeps for the backward pass are held within a budget (``ACTIVATION_BUDGET`` of the weights' bytes):
+layers beyond it keep only their input and run again in backward (``rerun_layers``), and the items
+run packed several to a row (``packing``), so little padding runs through the layers. Only
+decoder-layer attention and MLP weights require gradients during the pass."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ def _only_grads_for(model, params):
 
 
 def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
-                        micro_batch: int | None = None, recompute: bool = True,
+                        micro_batch: int | None = None, recompute: bool | None = None,
                         pack: bool = True) -> dict[str, torch.Tensor]:
     """For one group: loss = mean over items of the answer's negative log-likelihood (summed over its
     tokens). Returns ``sums`` [L, 2] (attention, MLP) of the chosen per-element statistic of the
@@ -50,11 +49,11 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     the CPU and the statistic is taken of the sum, so the result is the group's, whatever the split
     (|g| is not additive: reducing each part separately would change the numbers).
 
-    ``recompute`` keeps only each layer's input for backward, which runs the layer again
-    (``gradients.recompute_layers``); ``pack`` runs the items several to a row where the model keeps
-    them apart (``packing.packs``). Both give the same gradients up to float rounding (the oracle tests);
-    turning them off trades memory for time on short prompts, where the fixed cost of a backward pass
-    dominates (``benchmarks/saliency.py --domain symptoms``)."""
+    ``recompute``: how many layers keep only their input for backward, which runs them again
+    (``gradients.recompute_layers``): by default (None) as many as needed to keep the activations within
+    ``ACTIVATION_BUDGET`` (``rerun_layers``); True: every layer but the last; False: none (fastest, and
+    memory grows with the prompts). ``pack`` runs the items several to a row where the model keeps them
+    apart (``packing.packs``). Both give the same gradients up to float rounding (the oracle tests)."""
     if stat not in STATS:
         raise ConfigError(f"unknown saliency statistic '{stat}': choose from {', '.join(STATS)}")
     pack = pack and packs(lm)  # checked before any gradient is taken
@@ -98,11 +97,16 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
                     acc[j] = [g.to("cpu", torch.float32, copy=True), weight]
         return reduce
 
+    parts = [_forced(lm, prompts[s:s + step], answers[s:s + step], pack) for s in range(0, n, step)]
+    if recompute is None:
+        rerun = rerun_layers(lm, max(p[0]["input_ids"].numel() for p in parts))
+    else:
+        rerun = L - 1 if recompute else 0
     with _only_grads_for(lm.model, [t[0] for t in targets]), \
             grad_reducers([(m, a, make(j, i, k)) for j, (_, m, a, i, k) in enumerate(targets)], lm.model), \
-            (recompute_layers(arch.layers, lm.model) if recompute else nullcontext()):
-        for s in range(0, n, step):
-            loss = _summed_nll(lm, prompts[s:s + step], answers[s:s + step], pack) / n  # a part: its share
+            (recompute_layers(list(arch.layers)[:rerun], lm.model) if rerun else nullcontext()):
+        for part in parts:
+            loss = _summed_nll(lm, *part) / n  # a part: its share of the group's loss
             if not torch.isfinite(loss):
                 raise NumericalError(f"saliency: non-finite loss of '{lm.name}' on a group of {len(prompts)} item(s) "
                                      "(an overflow in a low-precision dtype? try --dtype float32)")
@@ -114,20 +118,67 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     return {"sums": sums, "counts": counts}
 
 
-def _summed_nll(lm, prompts: list[str], answers: list[str], pack: bool) -> torch.Tensor:
-    """The answers' negative log-likelihood, summed over items, from one forward pass. The answers' last
-    tokens are not run (no loss term reads their output), only the positions that predict an answer
-    token are projected onto the vocabulary, and with ``pack`` the items are packed several to a row
-    (``packing``): little padding runs through the layers."""
-    base = lm.model.base_model
+ACTIVATION_BUDGET = 0.4
+"""What saliency's activations may take, as a fraction of the model's weights: inference holds at least
+the weights, so saliency's peak stays within about 1.4 x inference's (``benchmarks/saliency.py``). Layers
+whose activations do not fit run again in backward instead (``rerun_layers``)."""
+
+
+def rerun_layers(lm, positions: int, budget: float = ACTIVATION_BUDGET) -> int:
+    """How many decoder layers, from the first, keep only their input for backward (and run again
+    there) so that the activations of ``positions`` token positions stay within ``budget`` x the
+    weights' bytes; the others keep what autograd saves (``saved_bytes``). The last layer is always
+    kept (its rerun would follow its forward at once)."""
+    per_layer = positions * saved_bytes(lm)
+    weights = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    kept = max(1, min(lm.n_layers, int(budget * weights // per_layer))) if per_layer else lm.n_layers
+    return lm.n_layers - kept
+
+
+def saved_bytes(lm, positions: int = 16) -> float:
+    """Bytes autograd saves for backward per decoder layer and token position in a saliency pass,
+    measured once per model (and remembered on ``lm``) on a pass over ``positions`` tokens with only the
+    layers' attention and MLP weights requiring gradients: every distinct storage it saves but the
+    weights, divided by layers x positions. Measured rather than computed from the config, because what
+    autograd keeps depends on the architecture (smollm2-135m: 40 kB, 17.4 hidden vectors; gemma3-270m:
+    70 kB, 27.2; both within 20% of a pass over ~70 positions, the tests)."""
+    if not hasattr(lm, "_saved_bytes"):
+        weights_at = {p.untyped_storage().data_ptr() for p in lm.model.parameters()}
+        seen: dict[int, int] = {}
+
+        def count(t):
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in weights_at:
+                seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
+            return t
+
+        vocab = lm.model.get_input_embeddings().num_embeddings
+        ids = (torch.arange(positions) + 5) % vocab
+        params = [p for i in range(lm.n_layers) for kind in ("attention", "mlp")
+                  for _, p in lm.arch.layer_params(i, kind)]
+        with _only_grads_for(lm.model, params), torch.enable_grad(), \
+                torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            lm.model.base_model(input_ids=ids[None].to(lm.device), use_cache=False)
+        lm._saved_bytes = sum(seen.values()) / lm.n_layers / positions
+    return lm._saved_bytes
+
+
+def _forced(lm, prompts: list[str], answers: list[str], pack: bool) -> tuple[dict, torch.Tensor, torch.Tensor,
+                                                                             torch.Tensor]:
+    """Model inputs of the items (the answers' last tokens are not run: no loss term reads their output)
+    and the (row, position, target) of every answer token. With ``pack`` the items are packed several
+    to a row (``packing``), so little padding runs through the layers."""
     if pack:
         pb = pack_forced(lm.tokenizer, prompts, answers)
-        hs = base(**pb.model_inputs(lm.device), use_cache=False).last_hidden_state
-        rows, pos, tgt = pb.rows, pb.pos, pb.targets
-    else:
-        ab = encode_forced(lm.tokenizer, prompts, answers)
-        hs = base(**ab.batch.to(lm.device).model_inputs(), use_cache=False).last_hidden_state
-        rows, pos, tgt = forced_positions(ab.answers, hs.shape[1])
+        return pb.model_inputs(lm.device), pb.rows, pb.pos, pb.targets
+    ab = encode_forced(lm.tokenizer, prompts, answers)
+    return (ab.batch.to(lm.device).model_inputs(),) + forced_positions(ab.answers, ab.batch.input_ids.shape[1])
+
+
+def _summed_nll(lm, inputs: dict, rows: torch.Tensor, pos: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """The answers' negative log-likelihood, summed over items, from one forward pass; only the
+    positions that predict an answer token are projected onto the vocabulary."""
+    hs = lm.model.base_model(**inputs, use_cache=False).last_hidden_state
     z = unembed(lm, hs[rows.to(hs.device), pos.to(hs.device)])  # contiguous rows: see scoring.unembed
     return -(z.gather(1, tgt.to(z.device)[:, None])[:, 0] - torch.logsumexp(z, -1)).sum()
 
