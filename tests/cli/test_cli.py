@@ -32,9 +32,9 @@ def test_bad_input_exits_nonzero_with_one_paragraph(tmp_path, capsys):
     assert "line 1" in err and "labels" in err and "Traceback" not in err
 
 
-def test_unknown_model_is_a_clear_error(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["capture", "--model", "no-such-model", "--domains", "age", "--out", "/tmp/x"])
+def test_unknown_model_is_a_clear_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:  # a fresh folder: a fixed /tmp path may hold anything
+        main(["capture", "--model", "no-such-model", "--domains", "age", "--out", str(tmp_path / "out")])
     assert e.value.code == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
 
