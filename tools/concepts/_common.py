@@ -68,19 +68,15 @@ def read_jsonl(path) -> list:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def write_jsonl(path, items, sort_keys=False):
-    """Write one JSON object per line, atomically (temp file in the same folder, then replace),
-    then read the file back and check that it equals `items`.
-
-    `sort_keys` orders the keys of every object; without it they keep the order they were built in.
-    """
+def write_text(path, text: str) -> None:
+    """Write `text` to `path` atomically (temp file in the same folder, then replace), as it is (no
+    newline translation), readable by all."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    text = "".join(json.dumps(it, ensure_ascii=False, sort_keys=sort_keys) + "\n" for it in items)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=os.path.dirname(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be readable
         os.replace(tmp, path)
@@ -88,6 +84,16 @@ def write_jsonl(path, items, sort_keys=False):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_jsonl(path, items, sort_keys=False):
+    """Write one JSON object per line, atomically (`write_text`), then read the file back and check
+    that it equals `items`.
+
+    `sort_keys` orders the keys of every object; without it they keep the order they were built in.
+    """
+    path = os.path.abspath(path)
+    write_text(path, "".join(json.dumps(it, ensure_ascii=False, sort_keys=sort_keys) + "\n" for it in items))
     assert read_jsonl(path) == items, "read-back differs from what was built: " + path
 
 

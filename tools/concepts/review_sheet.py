@@ -18,9 +18,8 @@ Standard library only, like the builders; the shipped JSONL files are read direc
 
 import argparse
 import csv
-import os
+import io
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,20 +64,12 @@ def _joined(values) -> str:
 def write_sheet(domain: str, out_dir: Path, data_dir: Path = common.DATA_DIR) -> Path:
     """Write ``<out_dir>/<domain>.csv`` atomically; returns its path."""
     columns, rows = rows_of(common.read_jsonl(data_dir / f"{domain}.jsonl"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=columns)
+    w.writeheader()
+    w.writerows(rows)
     path = out_dir / f"{domain}.csv"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{domain}.", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    common.write_text(path, text.getvalue())
     return path
 
 

@@ -37,6 +37,14 @@ def _only_grads_for(model, params):
             p.grad = None
 
 
+def _grad_params(arch):
+    """(layer, 0 attention / 1 MLP, name, parameter) of every weight saliency takes the gradient of."""
+    for i in range(arch.n_layers):
+        for k, kind in enumerate(("attention", "mlp")):
+            for name, p in arch.layer_params(i, kind):
+                yield i, k, name, p
+
+
 def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = "mean_abs",
                         micro_batch: int | None = None, recompute: bool | None = None,
                         pack: bool = True) -> dict[str, torch.Tensor]:
@@ -62,12 +70,10 @@ def layer_gradient_sums(lm, prompts: list[str], answers: list[str], stat: str = 
     sums = torch.zeros(L, 2, dtype=torch.float64)
     counts = torch.zeros(L, 2, dtype=torch.float64)
     targets = []
-    for i in range(L):
-        for k, kind in enumerate(("attention", "mlp")):
-            for name, p in arch.layer_params(i, kind):
-                counts[i, k] += p.numel()
-                owner, _, attr = name.rpartition(".")
-                targets.append((p, arch.layers[i].get_submodule(owner), attr, i, k))
+    for i, k, name, p in _grad_params(arch):
+        counts[i, k] += p.numel()
+        owner, _, attr = name.rpartition(".")
+        targets.append((p, arch.layers[i].get_submodule(owner), attr, i, k))
 
     def reduce_into(i, k, g, weight):
         with torch.no_grad():
@@ -154,9 +160,7 @@ def saved_bytes(lm, positions: int = 16) -> float:
 
         vocab = lm.model.get_input_embeddings().num_embeddings
         ids = (torch.arange(positions) + 5) % vocab
-        params = [p for i in range(lm.n_layers) for kind in ("attention", "mlp")
-                  for _, p in lm.arch.layer_params(i, kind)]
-        with _only_grads_for(lm.model, params), torch.enable_grad(), \
+        with _only_grads_for(lm.model, [p for *_, p in _grad_params(lm.arch)]), torch.enable_grad(), \
                 torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
             lm.model.base_model(input_ids=ids[None].to(lm.device), use_cache=False)
         lm._saved_bytes = sum(seen.values()) / lm.n_layers / positions
